@@ -1,0 +1,180 @@
+// The binaries of the local environment: built once from the official Go
+// modules (the machines reach the Go module proxy but no download site), then
+// cached by version. KUBEBUILDER_ASSETS, the envtest convention, lets a user
+// who already has kube-apiserver and etcd skip those builds.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const VERSIONS = {
+  kubernetes: 'v1.34.4',
+  etcd: 'v3.6.5',
+  kwok: 'v0.8.0',
+} as const;
+
+export interface Binaries {
+  etcd: string;
+  kubeApiserver: string;
+  kubeControllerManager: string;
+  kubeScheduler: string;
+  kwok: string;
+}
+
+export type Progress = (message: string) => void;
+
+/** Root of this package (the folder with package.json), from src/ or dist/. */
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export function cacheDir(): string {
+  const explicit = process.env['KEYVAULT_RELOADER_CACHE'];
+  if (explicit) return explicit;
+  const xdg = process.env['XDG_CACHE_HOME'];
+  return path.join(xdg || path.join(homedir(), '.cache'), 'keyvault-reloader');
+}
+
+interface GoTarget {
+  /** Folder under testenv/go holding the module that pins the sources. */
+  module: string;
+  version: string;
+  packages: Record<string, string>;
+  ldflags?: string;
+}
+
+const TARGETS = {
+  kubernetes: {
+    module: 'kubernetes',
+    version: VERSIONS.kubernetes,
+    packages: {
+      'kube-apiserver': 'k8s.io/kubernetes/cmd/kube-apiserver',
+      'kube-controller-manager': 'k8s.io/kubernetes/cmd/kube-controller-manager',
+      'kube-scheduler': 'k8s.io/kubernetes/cmd/kube-scheduler',
+    },
+    ldflags: kubeVersionLdflags(VERSIONS.kubernetes),
+  },
+  etcd: { module: 'etcd', version: VERSIONS.etcd, packages: { etcd: '.' } },
+  kwok: { module: 'kwok', version: VERSIONS.kwok, packages: { kwok: 'sigs.k8s.io/kwok/cmd/kwok' } },
+} satisfies Record<string, GoTarget>;
+
+function kubeVersionLdflags(version: string): string {
+  const [major, minor] = version.replace(/^v/, '').split('.');
+  const pkg = 'k8s.io/component-base/version';
+  return [
+    '-s -w',
+    `-X ${pkg}.gitVersion=${version}`,
+    `-X ${pkg}.gitMajor=${major}`,
+    `-X ${pkg}.gitMinor=${minor}`,
+    `-X ${pkg}.gitTreeState=clean`,
+  ].join(' ');
+}
+
+function binDir(target: GoTarget): string {
+  return path.join(cacheDir(), 'bin', `${target.module}-${target.version}`);
+}
+
+/** Builds (once) and returns every binary the local environment runs. */
+export async function ensureBinaries(progress: Progress = () => {}): Promise<Binaries> {
+  const assets = process.env['KUBEBUILDER_ASSETS'];
+  const fromAssets = (name: string): string | undefined => {
+    if (!assets) return undefined;
+    const candidate = path.join(assets, name);
+    return existsSync(candidate) ? candidate : undefined;
+  };
+
+  const need = async (target: GoTarget, name: string): Promise<string> => {
+    const given = fromAssets(name);
+    if (given) return given;
+    const file = path.join(binDir(target), name);
+    if (!existsSync(file)) await build(target, progress);
+    return file;
+  };
+
+  return {
+    etcd: await need(TARGETS.etcd, 'etcd'),
+    kubeApiserver: await need(TARGETS.kubernetes, 'kube-apiserver'),
+    kubeControllerManager: await need(TARGETS.kubernetes, 'kube-controller-manager'),
+    kubeScheduler: await need(TARGETS.kubernetes, 'kube-scheduler'),
+    kwok: await need(TARGETS.kwok, 'kwok'),
+  };
+}
+
+async function build(target: GoTarget, progress: Progress): Promise<void> {
+  const moduleDir = path.join(PACKAGE_ROOT, 'testenv', 'go', target.module);
+  if (!existsSync(path.join(moduleDir, 'go.mod'))) {
+    throw new Error(`cannot build ${target.module}: ${moduleDir}/go.mod is missing; run from a checkout of keyvault-reloader, or set KUBEBUILDER_ASSETS`);
+  }
+  await requireGo();
+  const out = binDir(target);
+  // Build into a scratch folder and rename, so that an interrupted build never
+  // leaves a half-written binary that a later run would trust.
+  const scratch = `${out}.partial-${process.pid}`;
+  await rm(scratch, { recursive: true, force: true });
+  await mkdir(scratch, { recursive: true });
+  const names = Object.keys(target.packages);
+  progress(`building ${names.join(', ')} ${target.version} from the Go module proxy (first run only; several minutes on 2 cores) into ${out}`);
+  const started = Date.now();
+  for (const [name, pkg] of Object.entries(target.packages)) {
+    await goBuild(moduleDir, pkg, path.join(scratch, name), target.ldflags, (n) => {
+      progress(`  ${name}: ${n} packages compiled, ${Math.round((Date.now() - started) / 1000)}s`);
+    });
+  }
+  await rm(out, { recursive: true, force: true });
+  await mkdir(path.dirname(out), { recursive: true });
+  await rename(scratch, out);
+  progress(`built ${names.join(', ')} in ${Math.round((Date.now() - started) / 1000)}s`);
+}
+
+async function requireGo(): Promise<void> {
+  try {
+    await run('go', ['version'], process.cwd());
+  } catch {
+    throw new Error('Go ≥ 1.24 is needed to build the local control plane once (or set KUBEBUILDER_ASSETS to a folder with kube-apiserver, etcd, kube-controller-manager, kube-scheduler and kwok)');
+  }
+}
+
+function goBuild(cwd: string, pkg: string, output: string, ldflags: string | undefined, onPackages: (n: number) => void): Promise<void> {
+  const args = ['build', '-v', '-trimpath', '-o', output];
+  if (ldflags) args.push('-ldflags', ldflags);
+  args.push(pkg);
+  return new Promise((resolve, reject) => {
+    const child = spawn('go', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CGO_ENABLED: '0'} });
+    let compiled = 0;
+    let tail = '';
+    let lastReport = 0;
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      tail = (tail + chunk).slice(-4000);
+      compiled += chunk.split('\n').filter((l) => l && !l.startsWith('#')).length;
+      if (Date.now() - lastReport > 15_000) {
+        lastReport = Date.now();
+        onPackages(compiled);
+      }
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code === 0) resolve();
+      else reject(new Error(`go build ${pkg} failed (exit ${code}) in ${cwd}:\n${tail}`));
+    });
+  });
+}
+
+function run(cmd: string, args: string[], cwd: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}: ${out}`))));
+  });
+}
+
+export async function isFile(file: string): Promise<boolean> {
+  try {
+    return (await stat(file)).isFile();
+  } catch {
+    return false;
+  }
+}
