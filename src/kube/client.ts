@@ -26,6 +26,7 @@ export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
   contentType?: string;
+  accept?: string;
   signal?: AbortSignal;
 }
 
@@ -63,7 +64,7 @@ export function createKubeClient(config: KubeConfig): KubeClient {
       for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
       const ctx = new RequestContext(url.toString(), method as HttpMethod);
       await config.applySecurityAuthentication(ctx);
-      const headers: Record<string, string> = { ...ctx.getHeaders(), accept: 'application/json' };
+      const headers: Record<string, string> = { ...ctx.getHeaders(), accept: opts.accept ?? 'application/json' };
       let body: string | undefined;
       if (opts.body !== undefined) {
         body = JSON.stringify(opts.body);

@@ -1,0 +1,36 @@
+// `npm test`: builds the local environment's binaries if they are missing
+// (with progress), starts one control plane that the integration tests share
+// (each test works in its own namespace), runs every test with Node's test
+// runner, and stops the control plane whatever happens.
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { startCluster } from '../src/localenv/cluster.ts';
+import { ENV_STATE_VAR, type EnvState } from '../test/helpers/env.ts';
+
+const patterns = process.argv.slice(2);
+const files = patterns.length > 0 ? patterns : ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts'];
+const needsCluster = files.some((f) => f.includes('integration'));
+
+const started = Date.now();
+const log = (m: string) => process.stderr.write(`[test] ${m}\n`);
+const cluster = needsCluster ? await startCluster({ progress: log }) : undefined;
+
+let stateFile: string | undefined;
+if (cluster) {
+  stateFile = path.join(cluster.dir, 'state.json');
+  const state: EnvState = { kubeconfig: cluster.kubeconfig, server: cluster.server, caFile: cluster.caFile, adminToken: cluster.adminToken, dir: cluster.dir };
+  await writeFile(stateFile, JSON.stringify(state));
+  log(`shared control plane up in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+}
+
+const child = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', '--test-timeout=600000', ...files], {
+  stdio: 'inherit',
+  env: { ...process.env, ...(stateFile ? { [ENV_STATE_VAR]: stateFile } : {}) },
+});
+const forward = (signal: NodeJS.Signals) => child.kill(signal);
+process.on('SIGINT', forward);
+process.on('SIGTERM', forward);
+const code: number = await new Promise((resolve) => child.on('exit', (c, s) => resolve(c ?? (s ? 1 : 0))));
+await cluster?.stop();
+process.exit(code);

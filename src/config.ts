@@ -1,0 +1,146 @@
+// The one configuration object, built once from flags and environment and
+// validated with errors that say what to fix. Everything downstream takes
+// the parts it needs from here.
+import { parseDuration } from './core/duration.ts';
+
+export type Mode = 'all' | 'reloader' | 'sync';
+
+export interface Config {
+  mode: Mode;
+  kubeconfig: string | undefined;
+  context: string | undefined;
+  /** Namespace of the controller itself: its key Secret and Lease live here. */
+  namespace: string;
+  /** Namespaces to watch; empty means all. */
+  namespaces: string[];
+  excludeNamespaces: string[];
+  secretSelector: string | undefined;
+  stakater: boolean;
+  dryRun: boolean;
+  logLevel: string;
+  reloader: {
+    settleMs: number;
+    minRestartIntervalMs: number;
+    restartsPerSecond: number;
+    maxInFlight: number;
+    keySecretName: string;
+  };
+  leaderElection: {
+    enabled: boolean;
+    leaseName: string;
+    identity: string;
+    leaseDurationMs: number;
+    renewDeadlineMs: number;
+    retryPeriodMs: number;
+  };
+  server: { host: string; port: number };
+  sync: {
+    pollIntervalMs: number;
+    all: boolean;
+    defaultServiceAccount: string;
+    authorityHost: string | undefined;
+    /** Key Vault requests per second, per vault. */
+    vaultRequestsPerSecond: number;
+  };
+}
+
+export interface RawFlags {
+  mode?: string;
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+  namespaces?: string | string[];
+  'exclude-namespaces'?: string | string[];
+  'secret-selector'?: string;
+  stakater?: boolean;
+  'dry-run'?: boolean;
+  'log-level'?: string;
+  settle?: string;
+  'min-restart-interval'?: string;
+  'restarts-per-second'?: number;
+  'max-in-flight'?: number;
+  'key-secret'?: string;
+  'leader-elect'?: boolean;
+  'lease-name'?: string;
+  'lease-duration'?: string;
+  'renew-deadline'?: string;
+  'retry-period'?: string;
+  'health-port'?: number;
+  'health-host'?: string;
+  'poll-interval'?: string;
+  'sync-all'?: boolean;
+  'sync-service-account'?: string;
+  'authority-host'?: string;
+  'vault-requests-per-second'?: number;
+}
+
+export class ConfigError extends Error {}
+
+export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv = process.env): Config {
+  const mode = (flags.mode ?? 'all') as Mode;
+  if (!['all', 'reloader', 'sync'].includes(mode)) throw new ConfigError(`--mode ${JSON.stringify(flags.mode)}: use all, reloader or sync`);
+  const duration = (flag: keyof RawFlags, fallback: string): number => {
+    const text = (flags[flag] as string | undefined) ?? fallback;
+    try {
+      return parseDuration(text);
+    } catch (err) {
+      throw new ConfigError(`--${flag}: ${(err as Error).message}`);
+    }
+  };
+  const positive = (flag: keyof RawFlags, value: number | undefined, fallback: number): number => {
+    const v = value ?? fallback;
+    if (!Number.isFinite(v) || v <= 0) throw new ConfigError(`--${flag} ${v}: must be a positive number`);
+    return v;
+  };
+  const list = (v: string | string[] | undefined): string[] =>
+    (Array.isArray(v) ? v : v ? [v] : []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+
+  const leaseDurationMs = duration('lease-duration', '15s');
+  const renewDeadlineMs = duration('renew-deadline', '10s');
+  const retryPeriodMs = duration('retry-period', '2s');
+  if (!(leaseDurationMs > renewDeadlineMs && renewDeadlineMs > retryPeriodMs)) {
+    throw new ConfigError('leader election needs --lease-duration > --renew-deadline > --retry-period (defaults 15s, 10s, 2s)');
+  }
+  const port = flags['health-port'] ?? 8080;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--health-port ${port}: use a TCP port, or 0 for any free port`);
+
+  return {
+    mode,
+    kubeconfig: flags.kubeconfig ?? env['KUBECONFIG'] ?? undefined,
+    context: flags.context,
+    namespace: flags.namespace ?? env['POD_NAMESPACE'] ?? 'keyvault-reloader',
+    namespaces: list(flags.namespaces),
+    excludeNamespaces: list(flags['exclude-namespaces']),
+    secretSelector: flags['secret-selector'] || undefined,
+    stakater: flags.stakater ?? false,
+    dryRun: flags['dry-run'] ?? false,
+    logLevel: flags['log-level'] ?? 'info',
+    reloader: {
+      settleMs: duration('settle', '10s'),
+      minRestartIntervalMs: duration('min-restart-interval', '1m'),
+      restartsPerSecond: positive('restarts-per-second', flags['restarts-per-second'], 5),
+      maxInFlight: positive('max-in-flight', flags['max-in-flight'], 20),
+      keySecretName: flags['key-secret'] ?? 'keyvault-reloader-digest-key',
+    },
+    leaderElection: {
+      enabled: flags['leader-elect'] ?? true,
+      leaseName: flags['lease-name'] ?? 'keyvault-reloader',
+      identity: env['POD_NAME'] ?? `${hostname()}-${process.pid}`,
+      leaseDurationMs,
+      renewDeadlineMs,
+      retryPeriodMs,
+    },
+    server: { host: flags['health-host'] ?? '0.0.0.0', port },
+    sync: {
+      pollIntervalMs: duration('poll-interval', '2m'),
+      all: flags['sync-all'] ?? false,
+      defaultServiceAccount: flags['sync-service-account'] ?? 'keyvault-reloader-sync',
+      authorityHost: flags['authority-host'] ?? env['AZURE_AUTHORITY_HOST'] ?? undefined,
+      vaultRequestsPerSecond: positive('vault-requests-per-second', flags['vault-requests-per-second'], 50),
+    },
+  };
+}
+
+function hostname(): string {
+  return process.env['HOSTNAME'] ?? 'keyvault-reloader';
+}

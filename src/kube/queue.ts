@@ -1,0 +1,96 @@
+// The one work queue, shaped like client-go's: keys, not events. A key added
+// many times before it is processed is processed once; a key is never
+// processed twice at the same time (one added while it runs is run again
+// after); a key can be added after a delay, the earliest request winning.
+export class WorkQueue {
+  private readonly ready: string[] = [];
+  private readonly queued = new Set<string>();
+  private readonly running = new Set<string>();
+  private readonly dirtyWhileRunning = new Set<string>();
+  private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  private readonly handler: (key: string) => Promise<void>;
+  private readonly concurrency: number;
+  private readonly onError: (key: string, err: unknown) => void;
+  private active = 0;
+  private stopped = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(opts: { handler: (key: string) => Promise<void>; concurrency?: number; onError: (key: string, err: unknown) => void }) {
+    this.handler = opts.handler;
+    this.concurrency = opts.concurrency ?? 4;
+    this.onError = opts.onError;
+  }
+
+  /** Keys waiting or running (not those waiting on a timer). */
+  get depth(): number {
+    return this.ready.length + this.running.size;
+  }
+
+  get delayed(): number {
+    return this.timers.size;
+  }
+
+  add(key: string): void {
+    if (this.stopped) return;
+    const t = this.timers.get(key);
+    if (t) {
+      clearTimeout(t.timer);
+      this.timers.delete(key);
+    }
+    if (this.running.has(key)) {
+      this.dirtyWhileRunning.add(key);
+      return;
+    }
+    if (this.queued.has(key)) return;
+    this.queued.add(key);
+    this.ready.push(key);
+    this.pump();
+  }
+
+  addAfter(key: string, delayMs: number): void {
+    if (this.stopped) return;
+    if (delayMs <= 0) return this.add(key);
+    const at = Date.now() + delayMs;
+    const existing = this.timers.get(key);
+    if (existing && existing.at <= at) return;
+    if (existing) clearTimeout(existing.timer);
+    const timer = setTimeout(() => {
+      this.timers.delete(key);
+      this.add(key);
+    }, delayMs);
+    timer.unref();
+    this.timers.set(key, { at, timer });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.timers.values()) clearTimeout(t.timer);
+    this.timers.clear();
+    this.ready.length = 0;
+    this.queued.clear();
+  }
+
+  /** Resolves when nothing is ready or running (delayed keys do not count). */
+  idle(): Promise<void> {
+    if (this.depth === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private pump(): void {
+    while (!this.stopped && this.active < this.concurrency && this.ready.length > 0) {
+      const key = this.ready.shift()!;
+      this.queued.delete(key);
+      this.running.add(key);
+      this.active++;
+      void this.handler(key)
+        .catch((err) => this.onError(key, err))
+        .finally(() => {
+          this.active--;
+          this.running.delete(key);
+          if (this.dirtyWhileRunning.delete(key)) this.add(key);
+          if (this.depth === 0) this.idleWaiters.splice(0).forEach((f) => f());
+          this.pump();
+        });
+    }
+  }
+}

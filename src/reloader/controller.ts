@@ -1,0 +1,311 @@
+// The reloader's edge: informers feed a queue of workload keys; reconcile()
+// reads the cache, asks decide(), and writes at most one patch. Level-
+// triggered: every path (event, re-list, start-up, leader change) ends in the
+// same reconcile of the same observed state, so none of them restarts anything
+// that has not changed.
+import PQueue from 'p-queue';
+import { KubeError, PATCH, type KubeClient } from '../kube/client.ts';
+import type { EventRecorder } from '../kube/events.ts';
+import { errMessage, Informer, type InformerEvent } from '../kube/informer.ts';
+import { WorkQueue } from '../kube/queue.ts';
+import type { Logger } from '../log.ts';
+import { ANNOTATIONS, type AnnotationOptions } from './annotations.ts';
+import { decide, formatBaseline, parseBaseline, type Decision, type Inputs } from './decide.ts';
+import { classRef, DependencyIndex, secretRef } from './dependency-index.ts';
+import type { Keyring } from './digest.ts';
+import { projectSecret, projectWorkload, WORKLOAD_RESOURCES, workloadKey, type SecretInfo, type WorkloadInfo, type WorkloadKind } from './workloads.ts';
+
+export interface ReloaderMetrics {
+  restart(kind: WorkloadKind, result: 'restarted' | 'failed' | 'dry_run'): void;
+  reaction(seconds: number): void;
+  deferred(reason: string): void;
+  queueDepth(n: number): void;
+}
+
+export interface ReloaderOptions {
+  client: KubeClient;
+  log: Logger;
+  keyring: Keyring;
+  events: EventRecorder;
+  metrics: ReloaderMetrics;
+  annotations: AnnotationOptions;
+  /** Watched namespaces; empty means all. */
+  namespaces: string[];
+  excludeNamespaces: string[];
+  secretSelector: string | undefined;
+  settleMs: number;
+  minRestartIntervalMs: number;
+  restartsPerSecond: number;
+  maxInFlight: number;
+  dryRun: boolean;
+  /** Only the leader writes; standbys keep their caches warm. */
+  isLeader: () => boolean;
+  /** Extra digests for SecretProviderClass inputs (mounted versions), keyed by `spc/<ns>/<name>` per workload. */
+  classInputs?: (w: WorkloadInfo) => Inputs;
+  now?: () => number;
+}
+
+/** A change is acted on after its settle window; this is when it was seen. */
+interface PendingChange {
+  since: number;
+  /** When the event that first made it pending arrived, for the reaction-latency metric. */
+  firstEventAt: number;
+}
+
+export class ReloaderController {
+  readonly secrets: Informer<SecretInfo>;
+  readonly workloads: Map<WorkloadKind, Informer<WorkloadInfo>>;
+  readonly index = new DependencyIndex();
+  readonly queue: WorkQueue;
+  private readonly opts: ReloaderOptions;
+  private readonly patches: PQueue;
+  private readonly pending = new Map<string, PendingChange>();
+  private readonly inFlight = new Set<string>();
+  private readonly warnedProblems = new Map<string, string>();
+  private readonly now: () => number;
+
+  constructor(opts: ReloaderOptions) {
+    this.opts = opts;
+    this.now = opts.now ?? Date.now;
+    const paths = (group: string, plural: string) =>
+      opts.namespaces.length === 0 ? [`${group}/${plural}`] : opts.namespaces.map((ns) => `${group}/namespaces/${ns}/${plural}`);
+    const excluded = new Set(opts.excludeNamespaces);
+    const inScope = (obj: any) => !excluded.has(obj?.metadata?.namespace);
+
+    this.secrets = new Informer<SecretInfo>({
+      name: 'secrets',
+      client: opts.client,
+      paths: paths('/api/v1', 'secrets'),
+      labelSelector: opts.secretSelector,
+      log: opts.log,
+      transform: (s) => (inScope(s) ? projectSecret(opts.keyring, opts.annotations, s) : null),
+    });
+    this.workloads = new Map();
+    for (const kind of Object.keys(WORKLOAD_RESOURCES) as WorkloadKind[]) {
+      this.workloads.set(
+        kind,
+        new Informer<WorkloadInfo>({
+          name: WORKLOAD_RESOURCES[kind].plural,
+          client: opts.client,
+          paths: paths('/apis/apps/v1', WORKLOAD_RESOURCES[kind].plural),
+          log: opts.log,
+          transform: (w) => (inScope(w) ? projectWorkload(kind, w, opts.annotations) : null),
+        }),
+      );
+    }
+    this.queue = new WorkQueue({
+      handler: (key) => this.reconcile(key),
+      concurrency: 8,
+      onError: (key, err) => {
+        opts.log.error({ workload: key, err: errMessage(err) }, 'reconcile failed; retrying');
+        this.queue.addAfter(key, 2000 + Math.random() * 3000);
+      },
+    });
+    this.patches = new PQueue({ concurrency: 8, intervalCap: Math.max(1, Math.floor(opts.restartsPerSecond)), interval: 1000 });
+
+    this.secrets.events.on('event', (e) => this.onSecret(e));
+    for (const informer of this.workloads.values()) informer.events.on('event', (e) => this.onWorkload(e));
+  }
+
+  start(): void {
+    this.secrets.start();
+    for (const i of this.workloads.values()) i.start();
+  }
+
+  stop(): void {
+    this.queue.stop();
+    this.secrets.stop();
+    for (const i of this.workloads.values()) i.stop();
+  }
+
+  async waitForSync(): Promise<void> {
+    await Promise.all([this.secrets.waitForSync(), ...[...this.workloads.values()].map((i) => i.waitForSync())]);
+  }
+
+  get synced(): boolean {
+    return this.secrets.synced && [...this.workloads.values()].every((i) => i.synced);
+  }
+
+  healthy(): boolean {
+    return this.secrets.healthy() && [...this.workloads.values()].every((i) => i.healthy());
+  }
+
+  /** Re-examines every tracked workload: at start-up and when this replica becomes leader. */
+  resyncAll(): void {
+    for (const [kind, informer] of this.workloads) {
+      for (const w of informer.values()) this.queue.add(workloadKey(kind, w.namespace, w.name));
+    }
+  }
+
+  /** Resolves when no reconcile or patch is running or ready to run. */
+  async idle(): Promise<void> {
+    await this.queue.idle();
+    await this.patches.onIdle();
+  }
+
+  private onSecret(e: InformerEvent<SecretInfo>): void {
+    const info = e.type === 'delete' ? e.old : e.value;
+    if (e.type === 'update' && e.old.digest === e.value.digest && e.old.ignored === e.value.ignored) return;
+    const at = this.now();
+    for (const wk of this.index.dependentsOf(secretRef(info.namespace, info.name))) {
+      this.markChanged(wk, at);
+      this.queue.add(wk);
+    }
+    this.opts.metrics.queueDepth(this.queue.depth);
+  }
+
+  /** For inputs that are not Secrets (mounted versions): their owner calls this on a change. */
+  notifyClassChanged(namespace: string, name: string): void {
+    const at = this.now();
+    for (const wk of this.index.dependentsOf(classRef(namespace, name))) {
+      this.markChanged(wk, at);
+      this.queue.add(wk);
+    }
+  }
+
+  private markChanged(wk: string, at: number): void {
+    const p = this.pending.get(wk);
+    // Each change restarts the settle window; the first event stays the origin of the reaction time.
+    this.pending.set(wk, { since: at, firstEventAt: p?.firstEventAt ?? at });
+  }
+
+  private onWorkload(e: InformerEvent<WorkloadInfo>): void {
+    const w = e.type === 'delete' ? e.old : e.value;
+    const key = workloadKey(w.kind, w.namespace, w.name);
+    if (e.type === 'delete') {
+      this.index.remove(key);
+      this.pending.delete(key);
+      this.inFlight.delete(key);
+      this.warnedProblems.delete(key);
+      return;
+    }
+    this.index.set(key, [...w.deps.secrets.map((s) => secretRef(w.namespace, s)), ...w.deps.secretProviderClasses.map((c) => classRef(w.namespace, c))]);
+    this.queue.add(key);
+  }
+
+  inputsOf(w: WorkloadInfo): Inputs {
+    const inputs: Inputs = {};
+    for (const name of w.deps.secrets) {
+      const s = this.secrets.get(`${w.namespace}/${name}`);
+      if (s?.ignored) continue;
+      inputs[`secret/${name}`] = s ? s.digest : null;
+    }
+    Object.assign(inputs, this.opts.classInputs?.(w) ?? {});
+    return inputs;
+  }
+
+  /** What reconcile would decide for a workload now, without acting: for dry runs and the explain command. */
+  decisionFor(w: WorkloadInfo): Decision {
+    const key = workloadKey(w.kind, w.namespace, w.name);
+    return decide({
+      now: this.now(),
+      keyId: this.opts.keyring.id,
+      baseline: parseBaseline(w.baselineText),
+      inputs: this.inputsOf(w),
+      rollout: w.rollout,
+      settleMs: w.policy?.settleMs ?? this.opts.settleMs,
+      minRestartIntervalMs: this.opts.minRestartIntervalMs,
+      lastChangeAt: this.pending.get(key)?.since ?? this.now(),
+    });
+  }
+
+  private async reconcile(key: string): Promise<void> {
+    this.opts.metrics.queueDepth(this.queue.depth);
+    if (!this.opts.isLeader() || !this.synced) return;
+    const [kind, namespace, name] = key.split('/') as [WorkloadKind, string, string];
+    const w = this.workloads.get(kind)?.get(`${namespace}/${name}`);
+    if (!w) return;
+    this.warnProblems(key, w);
+    if (!w.rollout.inProgress) this.inFlight.delete(key);
+    if (!w.policy) return;
+
+    // A change seen for the first time at reconcile (made while we were down,
+    // or found by a re-list) starts its settle window now.
+    if (!this.pending.has(key)) this.pending.set(key, { since: this.now(), firstEventAt: this.now() });
+    const decision = this.decisionFor(w);
+    const ref = { apiVersion: WORKLOAD_RESOURCES[w.kind].apiVersion, kind: w.kind, namespace: w.namespace, name: w.name, uid: w.uid };
+
+    switch (decision.action) {
+      case 'none':
+        this.pending.delete(key);
+        return;
+      case 'record':
+        this.pending.delete(key);
+        if (this.opts.dryRun) {
+          this.opts.log.info({ workload: key, reason: decision.reason }, 'dry run: would record a baseline (no restart)');
+          return;
+        }
+        await this.patch(w, { metadata: { resourceVersion: w.resourceVersion, annotations: { [ANNOTATIONS.baseline]: formatBaseline(decision.baseline) } } });
+        this.opts.log.info({ workload: key, reason: decision.reason, inputs: Object.keys(decision.baseline.inputs) }, 'recorded baseline (no restart)');
+        return;
+      case 'wait': {
+        this.opts.metrics.deferred(decision.reason.replace(/-/g, '_'));
+        if (decision.until !== null) this.queue.addAfter(key, decision.until - this.now() + 5);
+        if (decision.reason === 'paused') {
+          this.opts.events.emit(ref, 'Normal', 'RestartDeferred', `${describe(decision.changed)} changed; the Deployment is paused, so it restarts once it is resumed`);
+        } else if (decision.reason === 'rate-limited') {
+          this.opts.events.emit(ref, 'Warning', 'RestartRateLimited', `${describe(decision.changed)} changed again within ${Math.round(this.opts.minRestartIntervalMs / 1000)}s of the last restart; the restart waits (is something rewriting the Secret in a loop?)`);
+        }
+        this.opts.log.debug({ workload: key, reason: decision.reason, changed: decision.changed }, 'restart deferred');
+        return;
+      }
+      case 'restart':
+        if (this.inFlight.size >= this.opts.maxInFlight && !this.inFlight.has(key)) {
+          this.opts.metrics.deferred('cap');
+          this.queue.addAfter(key, 1000);
+          return;
+        }
+        await this.restart(key, w, decision, ref);
+        return;
+    }
+  }
+
+  private async restart(key: string, w: WorkloadInfo, decision: Extract<Decision, { action: 'restart' }>, ref: { apiVersion: string; kind: string; namespace: string; name: string; uid: string }): Promise<void> {
+    const reason = `${describe(decision.changed)} changed`;
+    const firstEventAt = this.pending.get(key)?.firstEventAt ?? this.now();
+    if (this.opts.dryRun) {
+      this.opts.log.info({ workload: key, changed: decision.changed }, 'dry run: would restart');
+      this.opts.metrics.restart(w.kind, 'dry_run');
+      this.pending.delete(key);
+      return;
+    }
+    const patch = {
+      metadata: { resourceVersion: w.resourceVersion, annotations: { [ANNOTATIONS.baseline]: formatBaseline(decision.baseline) } },
+      spec: { template: { metadata: { annotations: { [ANNOTATIONS.restartedAt]: new Date(this.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'), [ANNOTATIONS.restartReason]: reason } } } },
+    };
+    this.inFlight.add(key);
+    try {
+      await this.patches.add(() => this.patch(w, patch));
+    } catch (err) {
+      this.inFlight.delete(key);
+      if (err instanceof KubeError && err.status === 409) throw err;
+      this.opts.metrics.restart(w.kind, 'failed');
+      this.opts.events.emit(ref, 'Warning', 'RestartFailed', `could not restart after ${reason}: ${errMessage(err)}`);
+      throw err;
+    }
+    this.pending.delete(key);
+    this.opts.metrics.restart(w.kind, 'restarted');
+    this.opts.metrics.reaction((this.now() - firstEventAt) / 1000);
+    this.opts.events.emit(ref, 'Normal', 'Restarted', `rolling restart because ${reason}`);
+    this.opts.log.info({ workload: key, changed: decision.changed }, 'restarted');
+  }
+
+  /** One strategic-merge patch; the resourceVersion makes it fail (409, retried) if our view was stale. */
+  private async patch(w: WorkloadInfo, body: unknown): Promise<void> {
+    const path = `/apis/apps/v1/namespaces/${w.namespace}/${WORKLOAD_RESOURCES[w.kind].plural}/${w.name}`;
+    await this.opts.client.request('PATCH', path, { body, contentType: PATCH.strategicMerge });
+  }
+
+  private warnProblems(key: string, w: WorkloadInfo): void {
+    const text = w.problems.map((p) => `${p.annotation}: ${p.message}`).join('; ');
+    if (text === (this.warnedProblems.get(key) ?? '')) return;
+    this.warnedProblems.set(key, text);
+    if (!text) return;
+    this.opts.events.emit({ apiVersion: WORKLOAD_RESOURCES[w.kind].apiVersion, kind: w.kind, namespace: w.namespace, name: w.name, uid: w.uid }, 'Warning', 'InvalidAnnotation', text);
+    this.opts.log.warn({ workload: key, problems: w.problems }, 'invalid annotation');
+  }
+}
+
+function describe(changed: string[]): string {
+  return changed.map((c) => c.replace(/^secret\//, 'Secret ').replace(/^spc\//, 'SecretProviderClass ')).join(', ');
+}

@@ -1,0 +1,128 @@
+// The one decision: given what a workload depends on now, what it last acted
+// on (its baseline) and the state of its rollout, should it restart, wait,
+// only record a new baseline, or do nothing? Pure and level-triggered, so a
+// missed, duplicated or replayed event changes nothing.
+
+/** `secret/<name>` or `spc/<name>`, within the workload's namespace. */
+export type InputKey = string;
+
+/** Current digests; null means the input is absent (Secret missing, nothing mounted yet). */
+export type Inputs = Record<InputKey, string | null>;
+
+export interface Baseline {
+  keyId: string;
+  inputs: Record<InputKey, string>;
+}
+
+export interface RolloutState {
+  paused: boolean;
+  /** A rollout is progressing (not complete, not failed past its deadline). */
+  inProgress: boolean;
+  /** When this controller last restarted it (from the pod template), if ever. */
+  lastRestartAt: number | undefined;
+}
+
+export interface DecideInput {
+  now: number;
+  keyId: string;
+  baseline: Baseline | null;
+  inputs: Inputs;
+  rollout: RolloutState;
+  settleMs: number;
+  minRestartIntervalMs: number;
+  /** When a change to these inputs was first or last seen; the settle window runs from here. */
+  lastChangeAt: number;
+}
+
+export type WaitReason = 'settle' | 'rate-limited' | 'paused' | 'rollout-in-progress';
+
+export type Decision =
+  | { action: 'none' }
+  | { action: 'record'; baseline: Baseline; reason: 'adopt' | 'key-changed' | 'inputs-changed' }
+  | { action: 'wait'; until: number | null; reason: WaitReason; changed: InputKey[] }
+  | { action: 'restart'; baseline: Baseline; changed: InputKey[] };
+
+export function decide(input: DecideInput): Decision {
+  const { baseline, inputs, keyId } = input;
+  const present = presentInputs(inputs);
+
+  // No baseline, or one made with a key we no longer have: its digests cannot
+  // be compared, so record the present state and restart nothing.
+  if (baseline === null) return { action: 'record', baseline: { keyId, inputs: present }, reason: 'adopt' };
+  if (baseline.keyId !== keyId) return { action: 'record', baseline: { keyId, inputs: present }, reason: 'key-changed' };
+
+  const changed = changedInputs(baseline, inputs);
+  const next = nextBaseline(baseline, inputs);
+
+  if (changed.length === 0) {
+    return sameInputs(next.inputs, baseline.inputs) ? { action: 'none' } : { action: 'record', baseline: next, reason: 'inputs-changed' };
+  }
+  if (input.rollout.paused) return { action: 'wait', until: null, reason: 'paused', changed };
+  if (input.rollout.inProgress) return { action: 'wait', until: null, reason: 'rollout-in-progress', changed };
+  const settledAt = input.lastChangeAt + input.settleMs;
+  if (input.now < settledAt) return { action: 'wait', until: settledAt, reason: 'settle', changed };
+  const last = input.rollout.lastRestartAt;
+  if (last !== undefined && input.now < last + input.minRestartIntervalMs) {
+    return { action: 'wait', until: last + input.minRestartIntervalMs, reason: 'rate-limited', changed };
+  }
+  return { action: 'restart', baseline: next, changed };
+}
+
+/**
+ * Inputs whose content differs from what was last acted on. Appearing (no
+ * baseline entry) and disappearing (absent now) are not changes: a pod that
+ * waits for a missing Secret starts by itself once it exists, and restarting
+ * pods because their Secret was deleted would only break them.
+ */
+export function changedInputs(baseline: Baseline, inputs: Inputs): InputKey[] {
+  return Object.entries(inputs)
+    .filter(([k, d]) => d !== null && baseline.inputs[k] !== undefined && baseline.inputs[k] !== d)
+    .map(([k]) => k)
+    .sort();
+}
+
+/** The present digests; an absent input keeps its old entry so its return with the same content changes nothing. */
+export function nextBaseline(baseline: Baseline, inputs: Inputs): Baseline {
+  const next: Record<InputKey, string> = {};
+  for (const k of Object.keys(inputs).sort()) {
+    const d = inputs[k] ?? baseline.inputs[k];
+    if (d !== undefined && d !== null) next[k] = d;
+  }
+  return { keyId: baseline.keyId, inputs: next };
+}
+
+function presentInputs(inputs: Inputs): Record<InputKey, string> {
+  const out: Record<InputKey, string> = {};
+  for (const k of Object.keys(inputs).sort()) {
+    const d = inputs[k];
+    if (d !== null && d !== undefined) out[k] = d;
+  }
+  return out;
+}
+
+function sameInputs(a: Record<InputKey, string>, b: Record<InputKey, string>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
+}
+
+const BASELINE_VERSION = 1;
+
+export function formatBaseline(b: Baseline): string {
+  return JSON.stringify({ v: BASELINE_VERSION, key: b.keyId, inputs: b.inputs });
+}
+
+/** Null for a missing or unreadable annotation: the workload is then adopted afresh, never restarted. */
+export function parseBaseline(text: string | undefined): Baseline | null {
+  if (!text) return null;
+  try {
+    const raw = JSON.parse(text) as { v?: unknown; key?: unknown; inputs?: unknown };
+    if (raw.v !== BASELINE_VERSION || typeof raw.key !== 'string' || typeof raw.inputs !== 'object' || raw.inputs === null || Array.isArray(raw.inputs)) return null;
+    const inputs: Record<InputKey, string> = {};
+    for (const [k, v] of Object.entries(raw.inputs as Record<string, unknown>)) {
+      if (typeof v === 'string') inputs[k] = v;
+    }
+    return { keyId: raw.key, inputs };
+  } catch {
+    return null;
+  }
+}

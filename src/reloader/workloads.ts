@@ -1,0 +1,96 @@
+// Compact projections of what the reloader watches. The cache holds these,
+// not the objects: a Secret becomes its keyed digest (never its data), a
+// workload becomes its policy, its dependencies and the state of its rollout.
+import type { V1DaemonSet, V1Deployment, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
+import { ANNOTATIONS, isIgnored, parseWorkloadPolicy, type AnnotationOptions, type Problem, type WorkloadPolicy } from './annotations.ts';
+import type { RolloutState } from './decide.ts';
+import { secretDigest, type Keyring } from './digest.ts';
+import { dependencies, findReferences, type References } from './references.ts';
+
+export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet';
+
+export const WORKLOAD_RESOURCES: Record<WorkloadKind, { plural: string; apiVersion: string }> = {
+  Deployment: { plural: 'deployments', apiVersion: 'apps/v1' },
+  StatefulSet: { plural: 'statefulsets', apiVersion: 'apps/v1' },
+  DaemonSet: { plural: 'daemonsets', apiVersion: 'apps/v1' },
+};
+
+export interface SecretInfo {
+  namespace: string;
+  name: string;
+  digest: string;
+  ignored: boolean;
+}
+
+export interface WorkloadInfo {
+  kind: WorkloadKind;
+  namespace: string;
+  name: string;
+  uid: string;
+  resourceVersion: string;
+  policy: WorkloadPolicy | null;
+  problems: Problem[];
+  deps: References;
+  baselineText: string | undefined;
+  rollout: RolloutState;
+}
+
+export function workloadKey(kind: WorkloadKind, namespace: string, name: string): string {
+  return `${kind}/${namespace}/${name}`;
+}
+
+export function projectSecret(keyring: Keyring, opts: AnnotationOptions, s: V1Secret): SecretInfo {
+  return {
+    namespace: s.metadata?.namespace ?? '',
+    name: s.metadata?.name ?? '',
+    digest: secretDigest(keyring, { type: s.type, data: s.data }),
+    ignored: isIgnored(s.metadata?.annotations, opts),
+  };
+}
+
+type AnyWorkload = V1Deployment | V1StatefulSet | V1DaemonSet;
+
+/** Null for a workload with no annotation of ours (nor Stakater's, when honoured): not tracked at all. */
+export function projectWorkload(kind: WorkloadKind, w: AnyWorkload, opts: AnnotationOptions): WorkloadInfo | null {
+  const annotations = w.metadata?.annotations ?? {};
+  const mentionsUs = Object.keys(annotations).some((k) => k.startsWith('keyvault-reloader.io/') || (opts.stakater && k.includes('reloader.stakater.com/')));
+  if (!mentionsUs) return null;
+  const { policy, problems } = parseWorkloadPolicy(annotations, opts);
+  const refs = findReferences(w.spec?.template?.spec);
+  return {
+    kind,
+    namespace: w.metadata?.namespace ?? '',
+    name: w.metadata?.name ?? '',
+    uid: w.metadata?.uid ?? '',
+    resourceVersion: w.metadata?.resourceVersion ?? '',
+    policy,
+    problems,
+    deps: policy ? dependencies(policy, refs) : { secrets: [], secretProviderClasses: [] },
+    baselineText: annotations[ANNOTATIONS.baseline],
+    rollout: rolloutState(kind, w),
+  };
+}
+
+export function rolloutState(kind: WorkloadKind, w: AnyWorkload): RolloutState {
+  const restartedAt = Date.parse(w.spec?.template?.metadata?.annotations?.[ANNOTATIONS.restartedAt] ?? '');
+  const lastRestartAt = Number.isFinite(restartedAt) ? restartedAt : undefined;
+  const behind = (w.status?.observedGeneration ?? 0) < (w.metadata?.generation ?? 0);
+  if (kind === 'Deployment') {
+    const d = w as V1Deployment;
+    const s = d.status ?? {};
+    const want = d.spec?.replicas ?? 1;
+    const failed = s.conditions?.some((c) => c.type === 'Progressing' && c.reason === 'ProgressDeadlineExceeded') ?? false;
+    const progressing = behind || (s.updatedReplicas ?? 0) < want || (s.replicas ?? 0) > (s.updatedReplicas ?? 0) || (s.availableReplicas ?? 0) < (s.updatedReplicas ?? 0);
+    return { paused: d.spec?.paused === true, inProgress: progressing && !failed, lastRestartAt };
+  }
+  if (kind === 'StatefulSet') {
+    const s = (w as V1StatefulSet).status;
+    const want = (w as V1StatefulSet).spec?.replicas ?? 1;
+    const progressing = behind || (s?.updateRevision !== undefined && s.updateRevision !== s.currentRevision) || (s?.readyReplicas ?? 0) < want;
+    return { paused: false, inProgress: progressing, lastRestartAt };
+  }
+  const s = (w as V1DaemonSet).status;
+  const desired = s?.desiredNumberScheduled ?? 0;
+  const progressing = behind || (s?.updatedNumberScheduled ?? 0) < desired || (s?.numberAvailable ?? 0) < desired;
+  return { paused: false, inProgress: progressing, lastRestartAt };
+}

@@ -1,0 +1,100 @@
+// The control plane an integration test runs against: the one `npm test`
+// started (named by an environment variable), or a private one when a test
+// file is run alone. Each test works in a namespace of its own.
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createKubeClient, KubeError, loadKubeConfig, type KubeClient } from '../../src/kube/client.ts';
+import { kubeconfigYaml, startCluster, type LocalCluster } from '../../src/localenv/cluster.ts';
+
+export const ENV_STATE_VAR = 'KVR_TESTENV';
+
+export interface EnvState {
+  kubeconfig: string;
+  server: string;
+  caFile: string;
+  adminToken: string;
+  dir: string;
+}
+
+export interface TestEnv extends EnvState {
+  client: KubeClient;
+  /** Set only when this process owns the control plane (a file run alone, or a test that restarts it). */
+  cluster?: LocalCluster;
+}
+
+let shared: Promise<TestEnv> | undefined;
+
+export function testEnv(): Promise<TestEnv> {
+  shared ??= (async () => {
+    const file = process.env[ENV_STATE_VAR];
+    if (file) {
+      const state = JSON.parse(readFileSync(file, 'utf8')) as EnvState;
+      return { ...state, client: createKubeClient(loadKubeConfig(state.kubeconfig)) };
+    }
+    return privateEnv();
+  })();
+  return shared;
+}
+
+/** A control plane of this test file's own, stopped after the file. */
+export async function privateEnv(): Promise<TestEnv> {
+  const cluster = await startCluster({ progress: (m) => process.stderr.write(`${m}\n`) });
+  after(() => cluster.stop());
+  return {
+    kubeconfig: cluster.kubeconfig,
+    server: cluster.server,
+    caFile: cluster.caFile,
+    adminToken: cluster.adminToken,
+    dir: cluster.dir,
+    client: createKubeClient(loadKubeConfig(cluster.kubeconfig)),
+    cluster,
+  };
+}
+
+export async function createNamespace(client: KubeClient, prefix: string): Promise<string> {
+  const name = `${prefix}-${randomBytes(3).toString('hex')}`;
+  await client.request('POST', '/api/v1/namespaces', { body: { metadata: { name } } });
+  // Pods are refused until the service-account controller has made "default".
+  await eventually(`service account default in ${name}`, async () => {
+    try {
+      await client.request('GET', `/api/v1/namespaces/${name}/serviceaccounts/default`);
+      return true;
+    } catch (err) {
+      if (err instanceof KubeError && err.status === 404) return false;
+      throw err;
+    }
+  });
+  return name;
+}
+
+export async function eventually<T>(what: string, check: () => Promise<T | false | undefined | null>, timeoutMs = 60_000, intervalMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (err) {
+      lastErr = err;
+    }
+    await sleep(intervalMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
+}
+
+/** A kubeconfig and client that act as a service account, with a fresh TokenRequest token. */
+export async function serviceAccountClient(env: TestEnv, ns: string, name: string): Promise<{ kubeconfig: string; client: KubeClient }> {
+  try {
+    await env.client.request('POST', `/api/v1/namespaces/${ns}/serviceaccounts`, { body: { metadata: { name } } });
+  } catch (err) {
+    if (!(err instanceof KubeError && err.status === 409)) throw err;
+  }
+  const tr = await env.client.request('POST', `/api/v1/namespaces/${ns}/serviceaccounts/${name}/token`, { body: { spec: { expirationSeconds: 3600 } } });
+  const admin = JSON.parse(readFileSync(env.kubeconfig, 'utf8'));
+  const kubeconfig = path.join(env.dir, `sa-${ns}-${name}.kubeconfig`);
+  writeFileSync(kubeconfig, kubeconfigYaml({ name, server: env.server, caData: admin.clusters[0].cluster['certificate-authority-data'], token: tr.status.token }), { mode: 0o600 });
+  return { kubeconfig, client: createKubeClient(loadKubeConfig(kubeconfig)) };
+}

@@ -1,0 +1,80 @@
+// Smoke tests that prove each part of the local environment is real: the
+// Deployment and ReplicaSet controllers, the scheduler, KWOK's kubelet, the
+// TokenRequest API with its issuer discovery, and RBAC for a restricted identity.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { KubeError } from '../../src/kube/client.ts';
+import { SERVICE_ACCOUNT_ISSUER } from '../../src/localenv/cluster.ts';
+import { verifyJwt } from '../../src/localenv/jwt.ts';
+import { createNamespace, serviceAccountClient, testEnv } from '../helpers/env.ts';
+import { createDeployment, deployment, replicaSetsOf, waitRolledOut } from '../helpers/workloads.ts';
+
+describe('local environment', () => {
+  it('a Deployment creates a ReplicaSet whose pods become Ready on a KWOK node', async () => {
+    const env = await testEnv();
+    const ns = await createNamespace(env.client, 'smoke');
+    await createDeployment(env.client, ns, deployment('web', { replicas: 3 }));
+    const sets = await waitRolledOut(env.client, ns, 'web');
+    assert.equal(sets.length, 1);
+    const pods = await env.client.request('GET', `/api/v1/namespaces/${ns}/pods`);
+    assert.equal(pods.items.length, 3);
+    for (const pod of pods.items) {
+      assert.equal(pod.status.phase, 'Running');
+      assert.match(pod.spec.nodeName, /^kwok-node-/, 'the scheduler bound the pod to the fake node');
+      assert.ok(pod.status.conditions.some((c: any) => c.type === 'Ready' && c.status === 'True'));
+    }
+  });
+
+  it('a pod-template change creates a second ReplicaSet and the rollout completes with the old one at 0', async () => {
+    const env = await testEnv();
+    const ns = await createNamespace(env.client, 'smoke');
+    await createDeployment(env.client, ns, deployment('web', { replicas: 2 }));
+    const [first] = await waitRolledOut(env.client, ns, 'web');
+    await env.client.request('PATCH', `/apis/apps/v1/namespaces/${ns}/deployments/web`, {
+      body: { spec: { template: { metadata: { annotations: { changed: 'yes' } } } } },
+      contentType: 'application/strategic-merge-patch+json',
+    });
+    const sets = await waitRolledOut(env.client, ns, 'web');
+    assert.equal(sets.length, 2);
+    assert.equal(sets[0]!.metadata!.name, first!.metadata!.name);
+    assert.equal(sets[0]!.spec!.replicas, 0);
+    assert.equal(sets[1]!.status!.readyReplicas, 2);
+    assert.equal((await replicaSetsOf(env.client, ns, 'web')).length, 2);
+  });
+
+  it('a TokenRequest returns a JWT that verifies against the apiserver JWKS with the right issuer, audience and subject', async () => {
+    const env = await testEnv();
+    const ns = await createNamespace(env.client, 'smoke');
+    await env.client.request('POST', `/api/v1/namespaces/${ns}/serviceaccounts`, { body: { metadata: { name: 'workload' } } });
+    const tr = await env.client.request('POST', `/api/v1/namespaces/${ns}/serviceaccounts/workload/token`, {
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: ['api://AzureADTokenExchange'], expirationSeconds: 3600 } },
+    });
+    const discovery = await env.client.request('GET', '/.well-known/openid-configuration');
+    assert.equal(discovery.issuer, SERVICE_ACCOUNT_ISSUER);
+    const jwks = await env.client.request('GET', '/openid/v1/jwks', { accept: 'application/jwk-set+json' });
+    const claims = verifyJwt(tr.status.token, jwks, { issuer: SERVICE_ACCOUNT_ISSUER, audience: 'api://AzureADTokenExchange' });
+    assert.equal(claims.sub, `system:serviceaccount:${ns}:workload`);
+    // The same token must not pass for another audience, nor with a flipped signature bit.
+    assert.throws(() => verifyJwt(tr.status.token, jwks, { issuer: SERVICE_ACCOUNT_ISSUER, audience: 'https://kubernetes.default.svc' }), /audience/);
+    const [h, c, s] = tr.status.token.split('.');
+    const sig = Buffer.from(s, 'base64url');
+    sig[0] = sig[0]! ^ 1;
+    assert.throws(() => verifyJwt(`${h}.${c}.${sig.toString('base64url')}`, jwks, { issuer: SERVICE_ACCOUNT_ISSUER, audience: 'api://AzureADTokenExchange' }), /signature/);
+  });
+
+  it('a restricted service account is refused what RBAC does not grant and allowed what it does', async () => {
+    const env = await testEnv();
+    const ns = await createNamespace(env.client, 'smoke');
+    const { client: reader } = await serviceAccountClient(env, ns, 'reader');
+    await assert.rejects(reader.request('GET', `/api/v1/namespaces/${ns}/secrets`), (err: unknown) => err instanceof KubeError && err.status === 403);
+    await env.client.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`, {
+      body: { metadata: { name: 'read-secrets' }, rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['list'] }] },
+    });
+    await env.client.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, {
+      body: { metadata: { name: 'read-secrets' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'read-secrets' }, subjects: [{ kind: 'ServiceAccount', name: 'reader', namespace: ns }] },
+    });
+    const list = await reader.request('GET', `/api/v1/namespaces/${ns}/secrets`);
+    assert.ok(Array.isArray(list.items));
+    await assert.rejects(reader.request('GET', `/api/v1/namespaces/default/secrets`), (err: unknown) => err instanceof KubeError && err.status === 403);
+  });
+});
