@@ -1,0 +1,130 @@
+// Real key material for the render and secret-data tests: certificate chains
+// made by the openssl CLI and PKCS#12 archives shaped like the ones Key Vault
+// stores (empty password). Built once per test process.
+
+import { execFileSync } from 'node:child_process';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface Issued {
+  /** PEM as openssl wrote it. */
+  certPem: string;
+  certDer: Buffer;
+  /** The private key as PKCS#8 DER. */
+  keyDer: Buffer;
+  x509: X509Certificate;
+}
+
+export interface Pki {
+  /** RSA chain: root → intermediate → leaf. */
+  rsa: { root: Issued; intermediate: Issued; leaf: Issued };
+  /** EC chain (P-384 root, P-256 intermediate) issuing an EC leaf and an RSA leaf. */
+  ec: { root: Issued; intermediate: Issued; leaf: Issued; rsaLeaf: Issued };
+  pfx: {
+    /** RSA leaf + key, then root, then intermediate; 3DES and SHA-1 MAC like Key Vault's. */
+    rsaLegacy: Buffer;
+    /** Same content with OpenSSL 3 defaults (PBES2 AES-256, SHA-256 MAC). */
+    rsaModern: Buffer;
+    /** EC leaf + key with the EC root and intermediate. */
+    ec: Buffer;
+    /** RSA leaf signed by an ECDSA intermediate, with root and intermediate. */
+    rsaLeafEcChain: Buffer;
+    /** Root and intermediate only, no key and no leaf. */
+    caOnly: Buffer;
+    /** RSA leaf + key protected by the password "hunter2". */
+    withPassword: Buffer;
+  };
+}
+
+let cached: Pki | undefined;
+
+export function pki(): Pki {
+  cached ??= build();
+  return cached;
+}
+
+function build(): Pki {
+  const dir = mkdtempSync(join(tmpdir(), 'kvr-pki-'));
+  const openssl = (...args: string[]): void => {
+    execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  };
+  const file = (name: string): string => join(dir, name);
+  writeFileSync(file('ca.ext'), 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n');
+  writeFileSync(file('leaf.ext'), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:app.example.com\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n');
+
+  const key = (name: string, kind: 'rsa' | 'P-256' | 'P-384'): void => {
+    if (kind === 'rsa') openssl('genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', `${name}.key`);
+    else openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', `ec_paramgen_curve:${kind}`, '-out', `${name}.key`);
+  };
+  const selfSigned = (name: string, cn: string): void => {
+    openssl('req', '-new', '-x509', '-key', `${name}.key`, '-subj', `/CN=${cn}`, '-days', '3650', '-sha256',
+      '-extensions', 'v3', '-config', writeReqConfig(dir), '-out', `${name}.crt`);
+  };
+  const issue = (name: string, cn: string, issuer: string, ext: string): void => {
+    openssl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=${cn}`, '-out', `${name}.csr`);
+    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.crt`, '-CAkey', `${issuer}.key`, '-CAcreateserial',
+      '-days', '365', '-sha256', '-extfile', ext, '-out', `${name}.crt`);
+  };
+  const read = (name: string): Issued => {
+    const certPem = readFileSync(file(`${name}.crt`), 'utf8');
+    const x509 = new X509Certificate(certPem);
+    const keyDer = createPrivateKey(readFileSync(file(`${name}.key`))).export({ type: 'pkcs8', format: 'der' });
+    return { certPem, certDer: Buffer.from(x509.raw), keyDer, x509 };
+  };
+  const pkcs12 = (out: string, args: string[]): Buffer => {
+    openssl('pkcs12', '-export', '-out', out, ...args);
+    return readFileSync(file(out));
+  };
+  const legacy = ['-keypbe', 'PBE-SHA1-3DES', '-certpbe', 'PBE-SHA1-3DES', '-macalg', 'sha1'];
+
+  try {
+    key('rsa-root', 'rsa');
+    selfSigned('rsa-root', 'Test RSA Root');
+    key('rsa-int', 'rsa');
+    issue('rsa-int', 'Test RSA Intermediate', 'rsa-root', 'ca.ext');
+    key('rsa-leaf', 'rsa');
+    issue('rsa-leaf', 'app.example.com', 'rsa-int', 'leaf.ext');
+
+    key('ec-root', 'P-384');
+    selfSigned('ec-root', 'Test EC Root');
+    key('ec-int', 'P-256');
+    issue('ec-int', 'Test EC Intermediate', 'ec-root', 'ca.ext');
+    key('ec-leaf', 'P-256');
+    issue('ec-leaf', 'ec.example.com', 'ec-int', 'leaf.ext');
+    key('mixed-leaf', 'rsa');
+    issue('mixed-leaf', 'mixed.example.com', 'ec-int', 'leaf.ext');
+
+    writeFileSync(file('rsa-ca.pem'), readFileSync(file('rsa-root.crt'), 'utf8') + readFileSync(file('rsa-int.crt'), 'utf8'));
+    writeFileSync(file('ec-ca.pem'), readFileSync(file('ec-root.crt'), 'utf8') + readFileSync(file('ec-int.crt'), 'utf8'));
+
+    const rsaArgs = ['-inkey', 'rsa-leaf.key', '-in', 'rsa-leaf.crt', '-certfile', 'rsa-ca.pem'];
+    return {
+      rsa: { root: read('rsa-root'), intermediate: read('rsa-int'), leaf: read('rsa-leaf') },
+      ec: { root: read('ec-root'), intermediate: read('ec-int'), leaf: read('ec-leaf'), rsaLeaf: read('mixed-leaf') },
+      pfx: {
+        rsaLegacy: pkcs12('rsa-legacy.pfx', [...rsaArgs, ...legacy, '-passout', 'pass:']),
+        rsaModern: pkcs12('rsa-modern.pfx', [...rsaArgs, '-passout', 'pass:']),
+        ec: pkcs12('ec.pfx', ['-inkey', 'ec-leaf.key', '-in', 'ec-leaf.crt', '-certfile', 'ec-ca.pem', ...legacy, '-passout', 'pass:']),
+        rsaLeafEcChain: pkcs12('mixed.pfx', ['-inkey', 'mixed-leaf.key', '-in', 'mixed-leaf.crt', '-certfile', 'ec-ca.pem', ...legacy, '-passout', 'pass:']),
+        caOnly: pkcs12('ca-only.pfx', ['-nokeys', '-in', 'rsa-ca.pem', ...legacy, '-passout', 'pass:']),
+        withPassword: pkcs12('password.pfx', [...rsaArgs, ...legacy, '-passout', 'pass:hunter2']),
+      },
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function writeReqConfig(dir: string): string {
+  const path = join(dir, 'req.cnf');
+  writeFileSync(path, '[req]\ndistinguished_name=dn\n[dn]\n[v3]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n');
+  return path;
+}
+
+/** The PEM Go's pem.EncodeToMemory writes, built independently of the code under test. */
+export function goPem(type: string, der: Uint8Array): string {
+  const body = Buffer.from(der).toString('base64').match(/.{1,64}/g) ?? [];
+  return `-----BEGIN ${type}-----\n${body.map((line) => `${line}\n`).join('')}-----END ${type}-----\n`;
+}
