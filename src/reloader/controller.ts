@@ -43,6 +43,8 @@ export interface ReloaderOptions {
   /** Extra digests for SecretProviderClass inputs (mounted versions), keyed by `spc/<ns>/<name>` per workload. */
   classInputs?: (w: WorkloadInfo) => Inputs;
   now?: () => number;
+  /** A watch silent for this long is restarted (default 2 min; tests shorten it). */
+  watchSilenceMs?: number;
 }
 
 /** A change is acted on after its settle window; this is when it was seen. */
@@ -78,6 +80,7 @@ export class ReloaderController {
       paths: paths('/api/v1', 'secrets'),
       labelSelector: opts.secretSelector,
       log: opts.log,
+      silenceMs: opts.watchSilenceMs,
       transform: (s) => (inScope(s) ? projectSecret(opts.keyring, opts.annotations, s) : null),
     });
     this.workloads = new Map();
@@ -89,6 +92,7 @@ export class ReloaderController {
           client: opts.client,
           paths: paths('/apis/apps/v1', WORKLOAD_RESOURCES[kind].plural),
           log: opts.log,
+          silenceMs: opts.watchSilenceMs,
           transform: (w) => (inScope(w) ? projectWorkload(kind, w, opts.annotations) : null),
         }),
       );

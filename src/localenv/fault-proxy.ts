@@ -1,0 +1,135 @@
+// A small reverse proxy on loopback that produces the faults real servers
+// will not produce on demand: 429 with Retry-After, 5xx, dropped connections,
+// watches that expire (410) or go silent. It also counts requests, so tests
+// and benchmarks can assert how many reads or LISTs really went out.
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+
+export interface ProxiedRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  headers: http.IncomingHttpHeaders;
+  isWatch: boolean;
+}
+
+export type Fault =
+  | { kind: 'status'; status: number; headers?: Record<string, string>; body?: string }
+  /** Destroys the client connection without a response. */
+  | { kind: 'reset' }
+  /** Answers a watch with a 410 Expired ERROR event, as an apiserver does for a too-old resourceVersion. */
+  | { kind: 'watch-gone' }
+  | { kind: 'delay'; ms: number };
+
+export interface FaultProxy {
+  readonly url: string;
+  readonly port: number;
+  /** Every request seen, in order, with the status sent back (0 for a reset). */
+  readonly log: { method: string; path: string; status: number; at: number }[];
+  /** Decides a fault per request; undefined forwards it untouched. */
+  rule: ((req: ProxiedRequest) => Fault | undefined) | undefined;
+  /** Stops passing bytes on every open streaming response (watches), leaving the connections open and silent. */
+  freezeStreams(): void;
+  count(filter: (e: { method: string; path: string; status: number }) => boolean): number;
+  close(): Promise<void>;
+}
+
+export interface FaultProxyOptions {
+  /** Upstream base URL, e.g. https://127.0.0.1:6443. */
+  target: string;
+  /** CA that signed the upstream's certificate. */
+  targetCa?: string | Buffer;
+  /** Serve TLS with this certificate (the Azure SDK sends bearer tokens only over https). */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+}
+
+export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultProxy> {
+  const target = new URL(opts.target);
+  const upstreamAgent = target.protocol === 'https:' ? new https.Agent({ ca: opts.targetCa, keepAlive: true }) : new http.Agent({ keepAlive: true });
+  const streams = new Set<{ frozen: boolean; res: http.ServerResponse }>();
+  const log: FaultProxy['log'] = [];
+
+  const proxy: FaultProxy = {
+    url: '',
+    port: 0,
+    log,
+    rule: undefined,
+    freezeStreams() {
+      for (const s of streams) s.frozen = true;
+    },
+    count(filter) {
+      return log.filter(filter).length;
+    },
+    close: async () => {
+      for (const s of streams) s.res.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections?.();
+      upstreamAgent.destroy();
+    },
+  };
+
+  const handler = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://proxy');
+    const pr: ProxiedRequest = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, isWatch: url.searchParams.get('watch') === 'true' };
+    const entry = { method: pr.method, path: pr.path + (pr.isWatch ? '?watch' : ''), status: 0, at: Date.now() };
+    log.push(entry);
+    const fault = proxy.rule?.(pr);
+    if (fault?.kind === 'reset') {
+      req.socket.destroy();
+      return;
+    }
+    if (fault?.kind === 'status') {
+      entry.status = fault.status;
+      res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers });
+      res.end(fault.body ?? JSON.stringify({ error: { code: 'InjectedFault', message: `injected ${fault.status}` } }));
+      return;
+    }
+    if (fault?.kind === 'watch-gone') {
+      entry.status = 200;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'injected: too old resource version', reason: 'Expired', code: 410 } }) + '\n');
+      return;
+    }
+    if (fault?.kind === 'delay') await new Promise((r) => setTimeout(r, fault.ms));
+
+    const client = target.protocol === 'https:' ? https : http;
+    const headers = { ...req.headers, host: target.host };
+    const upstream = client.request(
+      { protocol: target.protocol, hostname: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent: upstreamAgent },
+      (up) => {
+        entry.status = up.statusCode ?? 0;
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        const stream = { frozen: false, res };
+        streams.add(stream);
+        up.on('data', (chunk) => {
+          if (!stream.frozen) res.write(chunk);
+        });
+        up.on('end', () => {
+          streams.delete(stream);
+          if (!stream.frozen) res.end();
+        });
+        up.on('error', () => {
+          streams.delete(stream);
+          res.destroy();
+        });
+        res.on('close', () => {
+          streams.delete(stream);
+          up.destroy();
+        });
+      },
+    );
+    upstream.on('error', () => {
+      entry.status = 502;
+      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
+      res.end('upstream unreachable');
+    });
+    req.pipe(upstream);
+  };
+
+  const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : http.createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  Object.assign(proxy, { port, url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}` });
+  return proxy;
+}
