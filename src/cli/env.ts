@@ -1,0 +1,30 @@
+// `keyvault-reloader env`: the local environment for exploring by hand.
+import { ensureBinaries } from '../localenv/assets.ts';
+import { startCluster } from '../localenv/cluster.ts';
+
+export async function localEnvCommand(opts: { buildOnly: boolean }): Promise<void> {
+  const progress = (m: string) => process.stderr.write(`${m}\n`);
+  if (opts.buildOnly) {
+    const bins = await ensureBinaries(progress);
+    for (const [name, file] of Object.entries(bins)) process.stdout.write(`${name}: ${file}\n`);
+    return;
+  }
+  const cluster = await startCluster({ progress });
+  process.stdout.write(
+    [
+      '',
+      'The local control plane is running (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, KWOK).',
+      'Use it with:',
+      `  export KUBECONFIG=${cluster.kubeconfig}`,
+      '  kubectl get nodes',
+      '  node_modules/.bin/node src/cli/main.ts run --namespace default --leader-elect=false',
+      'Ctrl-C stops everything.',
+      '',
+    ].join('\n'),
+  );
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await cluster.stop();
+}

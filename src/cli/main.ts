@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+// keyvault-reloader: one binary, subcommands for the controller, the local
+// demo and the helpers an operator needs.
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { buildConfig, ConfigError, type RawFlags } from '../config.ts';
+import { createLogger } from '../log.ts';
+
+const CONTROLLER_FLAGS = (y: Argv) =>
+  y
+    .option('mode', { choices: ['all', 'reloader', 'sync'] as const, default: 'all', describe: 'Which engines run' })
+    .option('kubeconfig', { type: 'string', describe: 'Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)' })
+    .option('context', { type: 'string', describe: 'Kubeconfig context' })
+    .option('namespace', { type: 'string', describe: "The controller's own namespace (digest key Secret, Lease); default $POD_NAMESPACE or keyvault-reloader" })
+    .option('namespaces', { type: 'string', describe: 'Comma-separated namespaces to watch (default: all)' })
+    .option('exclude-namespaces', { type: 'string', describe: 'Comma-separated namespaces never to act in' })
+    .option('secret-selector', { type: 'string', describe: 'Label selector limiting the Secrets watched' })
+    .option('stakater', { type: 'boolean', default: false, describe: 'Also honour the Stakater Reloader annotations' })
+    .option('dry-run', { type: 'boolean', default: false, describe: 'Log what would restart and why; patch nothing' })
+    .option('log-level', { choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, default: 'info' })
+    .option('settle', { type: 'string', default: '10s', describe: 'Cluster default settle window: changes within it coalesce into one restart' })
+    .option('min-restart-interval', { type: 'string', default: '1m', describe: 'Per-workload minimum time between restarts (flap protection)' })
+    .option('restarts-per-second', { type: 'number', default: 5, describe: 'Cluster-wide cap on restarts started per second' })
+    .option('max-in-flight', { type: 'number', default: 20, describe: 'Cluster-wide cap on restarted rollouts still progressing' })
+    .option('key-secret', { type: 'string', default: 'keyvault-reloader-digest-key', describe: 'Name of the digest key Secret in --namespace' })
+    .option('leader-elect', { type: 'boolean', default: true, describe: 'Elect a leader on a Lease (run several replicas for HA)' })
+    .option('lease-name', { type: 'string', default: 'keyvault-reloader' })
+    .option('lease-duration', { type: 'string', default: '15s' })
+    .option('renew-deadline', { type: 'string', default: '10s' })
+    .option('retry-period', { type: 'string', default: '2s' })
+    .option('health-host', { type: 'string', default: '0.0.0.0', describe: 'Address of /healthz, /readyz and /metrics' })
+    .option('health-port', { type: 'number', default: 8080 })
+    .option('poll-interval', { type: 'string', default: '2m', describe: 'Sync engine: default Key Vault poll interval' })
+    .option('sync-all', { type: 'boolean', default: false, describe: 'Sync engine: sync every azure SecretProviderClass, not only annotated ones' })
+    .option('sync-service-account', { type: 'string', default: 'keyvault-reloader-sync', describe: "Sync engine: default service account (in each class's namespace) whose token is exchanged" })
+    .option('authority-host', { type: 'string', describe: 'Sync engine: Entra authority host (default $AZURE_AUTHORITY_HOST)' })
+    .option('vault-requests-per-second', { type: 'number', default: 50, describe: 'Sync engine: request budget per vault' });
+
+function configFrom(argv: Record<string, unknown>) {
+  try {
+    return buildConfig(argv as RawFlags);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`keyvault-reloader: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+await yargs(hideBin(process.argv))
+  .scriptName('keyvault-reloader')
+  .usage('$0 <command> [flags]')
+  .command(
+    'run',
+    'Run the controller (reloader and sync engines)',
+    (y) => CONTROLLER_FLAGS(y),
+    async (argv) => {
+      const config = configFrom(argv);
+      const log = createLogger({ level: config.logLevel });
+      const { startController } = await import('./run.ts');
+      const running = await startController(config, log);
+      const shutdown = async (signal: string) => {
+        log.info({ signal }, 'shutting down');
+        await running.stop();
+        process.exit(0);
+      };
+      process.once('SIGTERM', () => void shutdown('SIGTERM'));
+      process.once('SIGINT', () => void shutdown('SIGINT'));
+    },
+  )
+  .command(
+    'explain',
+    'Show, for every annotated workload, what it depends on and whether it would restart now, and why (reads only)',
+    (y) => CONTROLLER_FLAGS(y).option('output', { choices: ['text', 'json'] as const, default: 'text' }),
+    async (argv) => {
+      const config = configFrom(argv);
+      const { explain } = await import('./explain.ts');
+      await explain(config, argv.output as 'text' | 'json');
+      process.exit(0);
+    },
+  )
+  .command(
+    'env',
+    'Start the local environment (control plane with KWOK) and print how to use it; Ctrl-C stops it',
+    (y) => y.option('build-only', { type: 'boolean', default: false, describe: 'Only build or fetch the binaries, then exit' }),
+    async (argv) => {
+      const { localEnvCommand } = await import('./env.ts');
+      await localEnvCommand({ buildOnly: argv['build-only'] });
+    },
+  )
+  .demandCommand(1, 'name a command: run, explain or env')
+  .strict()
+  .help()
+  .parseAsync();
