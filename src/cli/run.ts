@@ -91,7 +91,7 @@ export async function startController(config: Config, log: Logger, opts: { clien
     void reloader?.waitForSync().then(() => reloader?.resyncAll());
   }
 
-  const informers = reloader ? [reloader.secrets, ...reloader.workloads.values()] : [];
+  const informers = reloader ? reloader.informers : [];
   const statsSeen = new Map<string, { relists: number; watchRestarts: number }>();
   const statsTimer = setInterval(() => {
     for (const i of informers) {

@@ -9,6 +9,7 @@ import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { ensureBinaries, PACKAGE_ROOT, type Binaries, type Progress } from './assets.ts';
 import { createPki, type Pki } from './pki.ts';
 import { killRecorded, startProcess, waitFor, type ManagedProcess } from './process.ts';
@@ -38,6 +39,8 @@ export interface ClusterOptions {
   progress?: Progress;
   /** Number of KWOK fake nodes (default 1). */
   nodes?: number;
+  /** Install the Secrets Store CSI driver's CRDs from deploy/crds (default true), as the add-on would. */
+  crds?: boolean;
 }
 
 export async function freePort(): Promise<number> {
@@ -254,6 +257,7 @@ async function bringUp(bins: Binaries, dir: string, processes: Record<string, Ma
   };
 
   await createFakeNodes(cluster, opts.nodes ?? 1);
+  if (opts.crds ?? true) await installCrds(cluster);
   // The service-account controller creates "default" in each namespace; pods
   // are refused until it exists, so wait for it once here.
   await waitFor('the default service account', async () => (await get('/api/v1/namespaces/default/serviceaccounts/default')).status === 200, { timeoutMs: 60_000, proc: processes['kube-controller-manager'] });
@@ -280,6 +284,26 @@ async function createFakeNodes(cluster: LocalCluster, count: number): Promise<vo
     const ready = list.items.filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
     return ready.length >= count;
   }, { timeoutMs: 60_000, proc: cluster.processes['kwok'] });
+}
+
+async function installCrds(cluster: LocalCluster): Promise<void> {
+  const ca = await readFile(cluster.caFile);
+  const dir = path.join(PACKAGE_ROOT, 'deploy', 'crds');
+  const names: string[] = [];
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort()) {
+    const crd = parseYaml(await readFile(path.join(dir, file), 'utf8')) as { metadata: { name: string } };
+    const res = await request(`${cluster.server}/apis/apiextensions.k8s.io/v1/customresourcedefinitions`, 'POST', ca, cluster.adminToken, JSON.stringify(crd));
+    if (res.status !== 201 && res.status !== 409) throw new Error(`installing CRD from ${file}: HTTP ${res.status}: ${res.body}`);
+    names.push(crd.metadata.name);
+  }
+  await waitFor('CRDs to be established', async () => {
+    for (const name of names) {
+      const res = await cluster.get(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
+      const crd = JSON.parse(res.body) as { status?: { conditions?: { type: string; status: string }[] } };
+      if (!crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) return false;
+    }
+    return true;
+  }, { timeoutMs: 30_000 });
 }
 
 function request(url: string, method: string, ca: Buffer, token: string, body: string): Promise<{ status: number; body: string }> {

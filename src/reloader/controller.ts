@@ -10,7 +10,8 @@ import { errMessage, Informer, type InformerEvent } from '../kube/informer.ts';
 import { WorkQueue } from '../kube/queue.ts';
 import type { Logger } from '../log.ts';
 import { ANNOTATIONS, type AnnotationOptions } from './annotations.ts';
-import { decide, formatBaseline, parseBaseline, type Decision, type Inputs } from './decide.ts';
+import { decide, formatBaseline, parseBaseline, type Baseline, type Decision, type Inputs } from './decide.ts';
+import { MountedVersions } from './mounted.ts';
 import { classRef, DependencyIndex, secretRef } from './dependency-index.ts';
 import type { Keyring } from './digest.ts';
 import { projectSecret, projectWorkload, WORKLOAD_RESOURCES, workloadKey, type SecretInfo, type WorkloadInfo, type WorkloadKind } from './workloads.ts';
@@ -40,8 +41,8 @@ export interface ReloaderOptions {
   dryRun: boolean;
   /** Only the leader writes; standbys keep their caches warm. */
   isLeader: () => boolean;
-  /** Extra digests for SecretProviderClass inputs (mounted versions), keyed by `spc/<ns>/<name>` per workload. */
-  classInputs?: (w: WorkloadInfo) => Inputs;
+  /** Follow the versions the CSI driver records per pod (SecretProviderClassPodStatus); default true. */
+  mounted?: boolean;
   now?: () => number;
   /** A watch silent for this long is restarted (default 2 min; tests shorten it). */
   watchSilenceMs?: number;
@@ -59,6 +60,7 @@ export class ReloaderController {
   readonly workloads: Map<WorkloadKind, Informer<WorkloadInfo>>;
   readonly index = new DependencyIndex();
   readonly queue: WorkQueue;
+  readonly mounted: MountedVersions | undefined;
   private readonly opts: ReloaderOptions;
   private readonly patches: PQueue;
   private readonly pending = new Map<string, PendingChange>();
@@ -97,6 +99,10 @@ export class ReloaderController {
         }),
       );
     }
+    this.mounted =
+      opts.mounted === false
+        ? undefined
+        : new MountedVersions({ client: opts.client, log: opts.log, keyring: opts.keyring, paths, inScope, silenceMs: opts.watchSilenceMs, onChange: (ns, name) => this.notifyClassChanged(ns, name) });
     this.queue = new WorkQueue({
       handler: (key) => this.reconcile(key),
       concurrency: 8,
@@ -111,27 +117,30 @@ export class ReloaderController {
     for (const informer of this.workloads.values()) informer.events.on('event', (e) => this.onWorkload(e));
   }
 
+  /** Every informer this controller runs, for start/stop, readiness and health. */
+  get informers(): Informer<unknown>[] {
+    return [this.secrets, ...this.workloads.values(), ...(this.mounted?.informers ?? [])] as Informer<unknown>[];
+  }
+
   start(): void {
-    this.secrets.start();
-    for (const i of this.workloads.values()) i.start();
+    for (const i of this.informers) i.start();
   }
 
   stop(): void {
     this.queue.stop();
-    this.secrets.stop();
-    for (const i of this.workloads.values()) i.stop();
+    for (const i of this.informers) i.stop();
   }
 
   async waitForSync(): Promise<void> {
-    await Promise.all([this.secrets.waitForSync(), ...[...this.workloads.values()].map((i) => i.waitForSync())]);
+    await Promise.all(this.informers.map((i) => i.waitForSync()));
   }
 
   get synced(): boolean {
-    return this.secrets.synced && [...this.workloads.values()].every((i) => i.synced);
+    return this.informers.every((i) => i.synced);
   }
 
   healthy(): boolean {
-    return this.secrets.healthy() && [...this.workloads.values()].every((i) => i.healthy());
+    return this.informers.every((i) => i.healthy());
   }
 
   /** Re-examines every tracked workload: at start-up and when this replica becomes leader. */
@@ -187,25 +196,26 @@ export class ReloaderController {
     this.queue.add(key);
   }
 
-  inputsOf(w: WorkloadInfo): Inputs {
+  inputsOf(w: WorkloadInfo, baseline: Baseline | null): Inputs {
     const inputs: Inputs = {};
     for (const name of w.deps.secrets) {
       const s = this.secrets.get(`${w.namespace}/${name}`);
       if (s?.ignored) continue;
       inputs[`secret/${name}`] = s ? s.digest : null;
     }
-    Object.assign(inputs, this.opts.classInputs?.(w) ?? {});
+    Object.assign(inputs, this.mounted?.inputsFor(w, baseline) ?? {});
     return inputs;
   }
 
   /** What reconcile would decide for a workload now, without acting: for dry runs and the explain command. */
   decisionFor(w: WorkloadInfo): Decision {
     const key = workloadKey(w.kind, w.namespace, w.name);
+    const baseline = parseBaseline(w.baselineText);
     return decide({
       now: this.now(),
       keyId: this.opts.keyring.id,
-      baseline: parseBaseline(w.baselineText),
-      inputs: this.inputsOf(w),
+      baseline,
+      inputs: this.inputsOf(w, baseline),
       rollout: w.rollout,
       settleMs: w.policy?.settleMs ?? this.opts.settleMs,
       minRestartIntervalMs: this.opts.minRestartIntervalMs,

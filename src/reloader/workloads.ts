@@ -33,6 +33,8 @@ export interface WorkloadInfo {
   deps: References;
   baselineText: string | undefined;
   rollout: RolloutState;
+  /** The revision current pods carry: a StatefulSet's updateRevision, a DaemonSet's template generation. */
+  revision: string | undefined;
 }
 
 export function workloadKey(kind: WorkloadKind, namespace: string, name: string): string {
@@ -68,6 +70,10 @@ export function projectWorkload(kind: WorkloadKind, w: AnyWorkload, opts: Annota
     deps: policy ? dependencies(policy, refs) : { secrets: [], secretProviderClasses: [] },
     baselineText: annotations[ANNOTATIONS.baseline],
     rollout: rolloutState(kind, w),
+    revision:
+      kind === 'StatefulSet' ? (w as V1StatefulSet).status?.updateRevision
+      : kind === 'DaemonSet' ? w.metadata?.annotations?.['deprecated.daemonset.template.generation']
+      : undefined,
   };
 }
 
