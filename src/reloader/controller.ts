@@ -48,6 +48,9 @@ export interface ReloaderOptions {
   watchSilenceMs?: number;
 }
 
+/** However often an input keeps changing, a restart waits at most this long (or 5 settle windows). */
+const MAX_SETTLE_FLOOR_MS = 30_000;
+
 /** A change is acted on after its settle window; this is when it was seen. */
 interface PendingChange {
   since: number;
@@ -211,15 +214,19 @@ export class ReloaderController {
   decisionFor(w: WorkloadInfo): Decision {
     const key = workloadKey(w.kind, w.namespace, w.name);
     const baseline = parseBaseline(w.baselineText);
+    const settleMs = w.policy?.settleMs ?? this.opts.settleMs;
+    const pending = this.pending.get(key);
     return decide({
       now: this.now(),
       keyId: this.opts.keyring.id,
       baseline,
       inputs: this.inputsOf(w, baseline),
       rollout: w.rollout,
-      settleMs: w.policy?.settleMs ?? this.opts.settleMs,
+      settleMs,
       minRestartIntervalMs: this.opts.minRestartIntervalMs,
-      lastChangeAt: this.pending.get(key)?.since ?? this.now(),
+      lastChangeAt: pending?.since ?? this.now(),
+      firstChangeAt: pending?.firstEventAt,
+      maxSettleMs: Math.max(5 * settleMs, MAX_SETTLE_FLOOR_MS),
     });
   }
 

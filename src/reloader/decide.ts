@@ -30,8 +30,16 @@ export interface DecideInput {
   rollout: RolloutState;
   settleMs: number;
   minRestartIntervalMs: number;
-  /** When a change to these inputs was first or last seen; the settle window runs from here. */
+  /** When a change to these inputs was last seen; the settle window runs from here. */
   lastChangeAt: number;
+  /** When the first of the changes now pending was seen (default lastChangeAt). */
+  firstChangeAt?: number;
+  /**
+   * The longest a change waits for its inputs to settle: an input rewritten
+   * faster than the settle window would otherwise postpone the restart for
+   * ever. Past it, the per-workload rate limit takes over. Default: no bound.
+   */
+  maxSettleMs?: number;
 }
 
 export type WaitReason = 'settle' | 'rate-limited' | 'paused' | 'rollout-in-progress';
@@ -59,7 +67,7 @@ export function decide(input: DecideInput): Decision {
   }
   if (input.rollout.paused) return { action: 'wait', until: null, reason: 'paused', changed };
   if (input.rollout.inProgress) return { action: 'wait', until: null, reason: 'rollout-in-progress', changed };
-  const settledAt = input.lastChangeAt + input.settleMs;
+  const settledAt = Math.min(input.lastChangeAt + input.settleMs, (input.firstChangeAt ?? input.lastChangeAt) + (input.maxSettleMs ?? Infinity));
   if (input.now < settledAt) return { action: 'wait', until: settledAt, reason: 'settle', changed };
   const last = input.rollout.lastRestartAt;
   if (last !== undefined && input.now < last + input.minRestartIntervalMs) {

@@ -413,3 +413,27 @@ describe('formatBaseline and parseBaseline', () => {
     assert.equal(d.action === 'record' && d.reason, 'adopt');
   });
 });
+
+describe('decide: maximum settle wait', () => {
+  const base = {
+    now: 100_000,
+    keyId: 'k',
+    baseline: { keyId: 'k', inputs: { 'secret/a': 'd1' } },
+    inputs: { 'secret/a': 'd2' },
+    rollout: { paused: false, inProgress: false, lastRestartAt: undefined },
+    settleMs: 10_000,
+    minRestartIntervalMs: 0,
+  };
+  it('an input that keeps changing within the settle window still restarts once the maximum wait has passed', () => {
+    const d = decide({ ...base, lastChangeAt: 99_000, firstChangeAt: 40_000, maxSettleMs: 50_000 });
+    assert.equal(d.action, 'restart');
+  });
+  it('before the maximum wait, the settle window still holds the restart back', () => {
+    const d = decide({ ...base, lastChangeAt: 99_000, firstChangeAt: 80_000, maxSettleMs: 50_000 });
+    assert.deepEqual(d, { action: 'wait', until: 109_000, reason: 'settle', changed: ['secret/a'] });
+  });
+  it('without a maximum, the window runs from the last change', () => {
+    const d = decide({ ...base, lastChangeAt: 99_000, firstChangeAt: 0 });
+    assert.equal(d.action, 'wait');
+  });
+});
