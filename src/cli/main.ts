@@ -89,7 +89,23 @@ await yargs(hideBin(process.argv))
       await localEnvCommand({ buildOnly: argv['build-only'] });
     },
   )
-  .demandCommand(1, 'name a command: run, explain or env')
+  .command(
+    'demo',
+    'Start a local control plane, run the controller, rotate a secret and show the rollouts',
+    (y) =>
+      y
+        .option('keep', { type: 'boolean', default: false, describe: 'Keep everything running after the demo (prints the KUBECONFIG); Ctrl-C stops it' })
+        .option('rotate-every', { type: 'string', describe: 'Rotate again every interval (e.g. 30s) until Ctrl-C' })
+        .option('rotations', { type: 'number', default: 1, describe: 'How many rotations to show' })
+        .option('poll-interval', { type: 'string', default: '2s', describe: 'How often the mounted versions are re-recorded for new pods' })
+        .option('plain', { type: 'boolean', default: false, describe: 'Plain line output (for logs and CI)' }),
+    async (argv) => {
+      const { demo } = await import('./demo.ts');
+      const ok = await demo({ keep: argv.keep, rotateEvery: argv['rotate-every'], rotations: argv.rotations, pollInterval: argv['poll-interval'], plain: argv.plain || !process.stdout.isTTY });
+      process.exit(ok ? 0 : 1);
+    },
+  )
+  .demandCommand(1, 'name a command: run, explain, env or demo')
   .strict()
   .help()
   .parseAsync();

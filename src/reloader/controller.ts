@@ -110,6 +110,12 @@ export class ReloaderController {
       handler: (key) => this.reconcile(key),
       concurrency: 8,
       onError: (key, err) => {
+        if (err instanceof KubeError && err.status === 409) {
+          // Our view was older than the workload: wait for the watch to catch up, then decide again.
+          opts.log.debug({ workload: key }, 'workload changed under us (409); reconciling again');
+          this.queue.addAfter(key, 200 + Math.random() * 300);
+          return;
+        }
         opts.log.error({ workload: key, err: errMessage(err) }, 'reconcile failed; retrying');
         this.queue.addAfter(key, 2000 + Math.random() * 3000);
       },

@@ -5,14 +5,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeClient } from '../../src/kube/client.ts';
-import { KubeError } from '../../src/kube/client.ts';
+import { recordMount } from '../../src/localenv/csi-driver.ts';
 import { ANNOTATIONS } from '../../src/reloader/annotations.ts';
 import { parseBaseline } from '../../src/reloader/decide.ts';
 import { createNamespace, eventually, testEnv } from '../helpers/env.ts';
 import { startReloader } from '../helpers/reloader.ts';
 import { createDeployment, deployment, getDeployment, putSecret, replicaSetsOf, waitRolledOut } from '../helpers/workloads.ts';
-
-const SPCPS = '/apis/secrets-store.csi.x-k8s.io/v1';
 
 function csiPod(className: string, extra: object = {}) {
   return {
@@ -27,37 +25,6 @@ async function podsOfNewest(client: KubeClient, ns: string, name: string) {
   const newest = sets[sets.length - 1]!;
   const pods = await client.request('GET', `/api/v1/namespaces/${ns}/pods`);
   return pods.items.filter((p: any) => p.metadata.ownerReferences?.some((o: any) => o.name === newest.metadata!.name) && !p.metadata.deletionTimestamp);
-}
-
-/** Writes the status object for one pod as the driver does: create, or a plain update (no status subresource). */
-async function reportMounted(client: KubeClient, pod: any, className: string, objects: { id: string; version: string }[]) {
-  const ns = pod.metadata.namespace;
-  const name = `${pod.metadata.name}-${ns}-${className}`;
-  const body: any = {
-    apiVersion: 'secrets-store.csi.x-k8s.io/v1',
-    kind: 'SecretProviderClassPodStatus',
-    metadata: {
-      name,
-      namespace: ns,
-      labels: { 'internal.secrets-store.csi.k8s.io/node-name': pod.spec.nodeName },
-      ownerReferences: [{ apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name, uid: pod.metadata.uid }],
-    },
-    status: {
-      podName: pod.metadata.name,
-      secretProviderClassName: className,
-      mounted: true,
-      targetPath: `/var/lib/kubelet/pods/${pod.metadata.uid}/volumes/kubernetes.io~csi/kv/mount`,
-      objects: [...objects].sort((a, b) => a.id.localeCompare(b.id)),
-    },
-  };
-  try {
-    await client.request('POST', `${SPCPS}/namespaces/${ns}/secretproviderclasspodstatuses`, { body });
-  } catch (err) {
-    if (!(err instanceof KubeError && err.status === 409)) throw err;
-    const current = await client.request('GET', `${SPCPS}/namespaces/${ns}/secretproviderclasspodstatuses/${name}`);
-    body.metadata.resourceVersion = current.metadata.resourceVersion;
-    await client.request('PUT', `${SPCPS}/namespaces/${ns}/secretproviderclasspodstatuses/${name}`, { body });
-  }
 }
 
 const v = (version: string) => [
@@ -82,7 +49,7 @@ describe('mounted-secret rotation', () => {
     await createDeployment(env.client, ns, deployment('app', { replicas: 3, annotations: { [ANNOTATIONS.auto]: 'true' }, pod: csiPod('kv') }));
     await waitRolledOut(env.client, ns, 'app');
     const firstPods = await podsOfNewest(env.client, ns, 'app');
-    for (const p of firstPods) await reportMounted(env.client, p, 'kv', v('v1'));
+    for (const p of firstPods) await recordMount(env.client, p, 'kv', v('v1'));
     const r = await startReloader(env, { namespace: ns });
     try {
       await adopted(env.client, ns, 'app', 'spc/kv');
@@ -90,11 +57,11 @@ describe('mounted-secret rotation', () => {
 
       // Driver ≤ 1.5: the rotation reconciler updates each pod's status in place.
       for (const p of firstPods) {
-        await reportMounted(env.client, p, 'kv', v('v2'));
+        await recordMount(env.client, p, 'kv', v('v2'));
         await sleep(150);
       }
       await waitRolledOut(env.client, ns, 'app', { replicaSets: 2 });
-      for (const p of await podsOfNewest(env.client, ns, 'app')) await reportMounted(env.client, p, 'kv', v('v2'));
+      for (const p of await podsOfNewest(env.client, ns, 'app')) await recordMount(env.client, p, 'kv', v('v2'));
       assert.equal(await settledCount(r, env.client, ns, 'app'), 2, 'one restart for three pods reporting one rotation');
 
       // A real pod owned by the old ReplicaSet (labels outside its selector, so
@@ -106,7 +73,7 @@ describe('mounted-secret rotation', () => {
           spec: { nodeName: 'kwok-node-0', ...csiPod('kv') },
         },
       });
-      await reportMounted(env.client, stale, 'kv', v('v1'));
+      await recordMount(env.client, stale, 'kv', v('v1'));
       await eventually('the stale pod and its status in the cache', async () => r.controller.mounted!.pods.get(`${ns}/${stale.metadata.name}`) && r.controller.mounted!.statuses.get(`${ns}/${stale.metadata.name}-${ns}-kv`));
       assert.equal(await settledCount(r, env.client, ns, 'app'), 2, 'old versions from outside the current revision restart nothing');
       assert.equal(r.counts.restarted, 1);
@@ -121,19 +88,19 @@ describe('mounted-secret rotation', () => {
     await createDeployment(env.client, ns, deployment('app', { replicas: 2, annotations: { [ANNOTATIONS.secretProviderClasses]: 'kv' }, pod: csiPod('kv') }));
     await waitRolledOut(env.client, ns, 'app');
     const pods = await podsOfNewest(env.client, ns, 'app');
-    await reportMounted(env.client, pods[0], 'kv', v('v1'));
+    await recordMount(env.client, pods[0], 'kv', v('v1'));
     const r = await startReloader(env, { namespace: ns });
     try {
       await adopted(env.client, ns, 'app', 'spc/kv');
-      await reportMounted(env.client, pods[0], 'kv', v('v1'));
-      await reportMounted(env.client, pods[1], 'kv', v('v1'));
+      await recordMount(env.client, pods[0], 'kv', v('v1'));
+      await recordMount(env.client, pods[1], 'kv', v('v1'));
       // Scale up: a new pod mounts and reports the same versions.
       await env.client.request('PATCH', `/apis/apps/v1/namespaces/${ns}/deployments/app`, { body: { spec: { replicas: 3 } }, contentType: 'application/merge-patch+json' });
       const third = await eventually('a third pod', async () => {
         const now = await podsOfNewest(env.client, ns, 'app');
         return now.length === 3 ? now.find((p: any) => !pods.some((q: any) => q.metadata.name === p.metadata.name)) : false;
       });
-      await reportMounted(env.client, third, 'kv', v('v1'));
+      await recordMount(env.client, third, 'kv', v('v1'));
       assert.equal(await settledCount(r, env.client, ns, 'app'), 1);
       assert.equal(r.counts.restarted, 0);
     } finally {
@@ -147,21 +114,21 @@ describe('mounted-secret rotation', () => {
     // maxSurge 1 / maxUnavailable 0 with 3 replicas: the rollout takes a few steps.
     await createDeployment(env.client, ns, deployment('app', { replicas: 3, annotations: { [ANNOTATIONS.auto]: 'true', [ANNOTATIONS.settle]: '1s' }, pod: csiPod('kv') }));
     await waitRolledOut(env.client, ns, 'app');
-    for (const p of await podsOfNewest(env.client, ns, 'app')) await reportMounted(env.client, p, 'kv', v('v1'));
+    for (const p of await podsOfNewest(env.client, ns, 'app')) await recordMount(env.client, p, 'kv', v('v1'));
     const r = await startReloader(env, { namespace: ns });
     try {
       await adopted(env.client, ns, 'app', 'spc/kv');
-      for (const p of await podsOfNewest(env.client, ns, 'app')) await reportMounted(env.client, p, 'kv', v('v2'));
+      for (const p of await podsOfNewest(env.client, ns, 'app')) await recordMount(env.client, p, 'kv', v('v2'));
       // As soon as the second ReplicaSet exists, its pods mount v3 (rotated again meanwhile).
       await eventually('the first restart', async () => (await replicaSetsOf(env.client, ns, 'app')).length === 2);
       const deadline = Date.now() + 20_000;
       while (Date.now() < deadline) {
-        for (const p of await podsOfNewest(env.client, ns, 'app')) await reportMounted(env.client, p, 'kv', v('v3'));
+        for (const p of await podsOfNewest(env.client, ns, 'app')) await recordMount(env.client, p, 'kv', v('v3'));
         if ((await replicaSetsOf(env.client, ns, 'app')).length >= 3) break;
         await sleep(300);
       }
       await waitRolledOut(env.client, ns, 'app', { replicaSets: 3 });
-      for (const p of await podsOfNewest(env.client, ns, 'app')) await reportMounted(env.client, p, 'kv', v('v3'));
+      for (const p of await podsOfNewest(env.client, ns, 'app')) await recordMount(env.client, p, 'kv', v('v3'));
       await sleep(2000);
       assert.equal(await settledCount(r, env.client, ns, 'app'), 3, 'two rotations, two restarts');
       assert.equal(r.counts.restarted, 2);
@@ -178,16 +145,16 @@ describe('mounted-secret rotation', () => {
     const pod = csiPod('kv', { containers: [{ name: 'app', image: 'x', env: [{ name: 'DB_PASSWORD', valueFrom: { secretKeyRef: { name: 'db', key: 'password' } } }], volumeMounts: [{ name: 'kv', mountPath: '/mnt/secrets' }] }] });
     await createDeployment(env.client, ns, deployment('app', { replicas: 2, annotations: { [ANNOTATIONS.auto]: 'true', [ANNOTATIONS.settle]: '3s' }, pod }));
     await waitRolledOut(env.client, ns, 'app');
-    for (const p of await podsOfNewest(env.client, ns, 'app')) await reportMounted(env.client, p, 'kv', v('v1'));
+    for (const p of await podsOfNewest(env.client, ns, 'app')) await recordMount(env.client, p, 'kv', v('v1'));
     const r = await startReloader(env, { namespace: ns });
     try {
       await adopted(env.client, ns, 'app', 'spc/kv');
       await adopted(env.client, ns, 'app', 'secret/db');
       await putSecret(env.client, ns, 'db', { password: 'p2' }, { labels: managed });
       await sleep(500);
-      for (const p of await podsOfNewest(env.client, ns, 'app')) await reportMounted(env.client, p, 'kv', v('v2'));
+      for (const p of await podsOfNewest(env.client, ns, 'app')) await recordMount(env.client, p, 'kv', v('v2'));
       await waitRolledOut(env.client, ns, 'app', { replicaSets: 2 });
-      for (const p of await podsOfNewest(env.client, ns, 'app')) await reportMounted(env.client, p, 'kv', v('v2'));
+      for (const p of await podsOfNewest(env.client, ns, 'app')) await recordMount(env.client, p, 'kv', v('v2'));
       assert.equal(await settledCount(r, env.client, ns, 'app'), 2);
       assert.equal(r.counts.restarted, 1);
       const reason = (await getDeployment(env.client, ns, 'app')).spec!.template!.metadata!.annotations![ANNOTATIONS.restartReason];
