@@ -13,6 +13,7 @@ export const VERSIONS = {
   kubernetes: 'v1.34.4',
   etcd: 'v3.6.5',
   kwok: 'v0.8.0',
+  helm: 'v3.22.0',
 } as const;
 
 export interface Binaries {
@@ -56,6 +57,8 @@ const TARGETS = {
   },
   etcd: { module: 'etcd', version: VERSIONS.etcd, packages: { etcd: '.' } },
   kwok: { module: 'kwok', version: VERSIONS.kwok, packages: { kwok: 'sigs.k8s.io/kwok/cmd/kwok' } },
+  // Only the tests of the chart need Helm; ensureHelm builds it on first use.
+  helm: { module: 'helm', version: VERSIONS.helm, packages: { helm: 'helm.sh/helm/v3/cmd/helm' }, ldflags: helmLdflags(VERSIONS.helm) },
 } satisfies Record<string, GoTarget>;
 
 function kubeVersionLdflags(version: string): string {
@@ -70,34 +73,46 @@ function kubeVersionLdflags(version: string): string {
   ].join(' ');
 }
 
+// As Helm's Makefile does: its version, and the Kubernetes version that
+// `helm template` and `helm lint` assume, taken from the client-go it pins
+// (v0.37 → 1.37; the default compiled in otherwise is 1.20).
+function helmLdflags(version: string): string {
+  return [
+    '-s -w',
+    `-X helm.sh/helm/v3/internal/version.version=${version}`,
+    '-X helm.sh/helm/v3/internal/version.metadata=',
+    '-X helm.sh/helm/v3/internal/version.gitTreeState=clean',
+    ...['pkg/lint/rules', 'pkg/chartutil'].flatMap((pkg) => [`-X helm.sh/helm/v3/${pkg}.k8sVersionMajor=1`, `-X helm.sh/helm/v3/${pkg}.k8sVersionMinor=37`]),
+  ].join(' ');
+}
+
 function binDir(target: GoTarget): string {
   return path.join(cacheDir(), 'bin', `${target.module}-${target.version}`);
 }
 
 /** Builds (once) and returns every binary the local environment runs. */
 export async function ensureBinaries(progress: Progress = () => {}): Promise<Binaries> {
-  const assets = process.env['KUBEBUILDER_ASSETS'];
-  const fromAssets = (name: string): string | undefined => {
-    if (!assets) return undefined;
-    const candidate = path.join(assets, name);
-    return existsSync(candidate) ? candidate : undefined;
-  };
-
-  const need = async (target: GoTarget, name: string): Promise<string> => {
-    const given = fromAssets(name);
-    if (given) return given;
-    const file = path.join(binDir(target), name);
-    if (!existsSync(file)) await build(target, progress);
-    return file;
-  };
-
   return {
-    etcd: await need(TARGETS.etcd, 'etcd'),
-    kubeApiserver: await need(TARGETS.kubernetes, 'kube-apiserver'),
-    kubeControllerManager: await need(TARGETS.kubernetes, 'kube-controller-manager'),
-    kubeScheduler: await need(TARGETS.kubernetes, 'kube-scheduler'),
-    kwok: await need(TARGETS.kwok, 'kwok'),
+    etcd: await need(TARGETS.etcd, 'etcd', progress),
+    kubeApiserver: await need(TARGETS.kubernetes, 'kube-apiserver', progress),
+    kubeControllerManager: await need(TARGETS.kubernetes, 'kube-controller-manager', progress),
+    kubeScheduler: await need(TARGETS.kubernetes, 'kube-scheduler', progress),
+    kwok: await need(TARGETS.kwok, 'kwok', progress),
   };
+}
+
+/** Builds (once) and returns the Helm binary that lints and renders the chart. */
+export async function ensureHelm(progress: Progress = () => {}): Promise<string> {
+  return need(TARGETS.helm, 'helm', progress);
+}
+
+/** A binary from KUBEBUILDER_ASSETS if it is there, else from the cache, built on first use. */
+async function need(target: GoTarget, name: string, progress: Progress): Promise<string> {
+  const assets = process.env['KUBEBUILDER_ASSETS'];
+  if (assets && existsSync(path.join(assets, name))) return path.join(assets, name);
+  const file = path.join(binDir(target), name);
+  if (!existsSync(file)) await build(target, progress);
+  return file;
 }
 
 async function build(target: GoTarget, progress: Progress): Promise<void> {
