@@ -1,5 +1,5 @@
 // `keyvault-reloader env`: the local environment for exploring by hand.
-import { ensureBinaries } from '../localenv/assets.ts';
+import { ensureBinaries, ensureHelm } from '../localenv/assets.ts';
 import { startCluster } from '../localenv/cluster.ts';
 
 export async function localEnvCommand(opts: { buildOnly: boolean }): Promise<void> {
@@ -7,6 +7,8 @@ export async function localEnvCommand(opts: { buildOnly: boolean }): Promise<voi
   if (opts.buildOnly) {
     const bins = await ensureBinaries(progress);
     for (const [name, file] of Object.entries(bins)) process.stdout.write(`${name}: ${file}\n`);
+    // Helm is needed only by the chart's tests, but a cold CI run should build it here, with progress.
+    process.stdout.write(`helm: ${await ensureHelm(progress)}\n`);
     return;
   }
   const cluster = await startCluster({ progress });
