@@ -5,7 +5,7 @@
 // that has not changed.
 import PQueue from 'p-queue';
 import { KubeError, PATCH, type KubeClient } from '../kube/client.ts';
-import type { EventRecorder } from '../kube/events.ts';
+import type { EventRecorder, EventType, ObjectRef } from '../kube/events.ts';
 import { errMessage, Informer, type InformerEvent } from '../kube/informer.ts';
 import { WorkQueue } from '../kube/queue.ts';
 import type { Logger } from '../log.ts';
@@ -269,9 +269,9 @@ export class ReloaderController {
         this.opts.metrics.deferred(decision.reason.replace(/-/g, '_'));
         if (decision.until !== null) this.queue.addAfter(key, decision.until - this.now() + 5);
         if (decision.reason === 'paused') {
-          this.opts.events.emit(ref, 'Normal', 'RestartDeferred', `${describe(decision.changed)} changed; the Deployment is paused, so it restarts once it is resumed`);
+          this.event(ref, 'Normal', 'RestartDeferred', `${describe(decision.changed)} changed; the Deployment is paused, so it restarts once it is resumed`);
         } else if (decision.reason === 'rate-limited') {
-          this.opts.events.emit(ref, 'Warning', 'RestartRateLimited', `${describe(decision.changed)} changed again within ${Math.round(this.opts.minRestartIntervalMs / 1000)}s of the last restart; the restart waits (is something rewriting the Secret in a loop?)`);
+          this.event(ref, 'Warning', 'RestartRateLimited', `${describe(decision.changed)} changed again within ${Math.round(this.opts.minRestartIntervalMs / 1000)}s of the last restart; the restart waits (is something rewriting the Secret in a loop?)`);
         }
         this.opts.log.debug({ workload: key, reason: decision.reason, changed: decision.changed }, 'restart deferred');
         return;
@@ -287,8 +287,7 @@ export class ReloaderController {
     }
   }
 
-  private async restart(key: string, w: WorkloadInfo, decision: Extract<Decision, { action: 'restart' }>, ref: { apiVersion: string; kind: string; namespace: string; name: string; uid: string }): Promise<void> {
-    const reason = `${describe(decision.changed)} changed`;
+  private async restart(key: string, w: WorkloadInfo, decision: Extract<Decision, { action: 'restart' }>, ref: ObjectRef): Promise<void> {
     const firstEventAt = this.pending.get(key)?.firstEventAt ?? this.now();
     if (this.opts.dryRun) {
       this.opts.log.info({ workload: key, changed: decision.changed }, 'dry run: would restart');
@@ -296,25 +295,42 @@ export class ReloaderController {
       this.pending.delete(key);
       return;
     }
-    const patch = {
-      metadata: { resourceVersion: w.resourceVersion, annotations: { [ANNOTATIONS.baseline]: formatBaseline(decision.baseline) } },
-      spec: { template: { metadata: { annotations: { [ANNOTATIONS.restartedAt]: new Date(this.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'), [ANNOTATIONS.restartReason]: reason } } } },
-    };
     this.inFlight.add(key);
+    // Decided again when the rate cap lets the patch go, on the freshest cached view:
+    // the workload may have been paused, restarted or changed while it waited, and
+    // restarted-at then says when the restart really happened (the per-workload rate
+    // limit reads it back).
+    let done: { changed: string[] } | undefined;
     try {
-      await this.patches.add(() => this.patch(w, patch));
+      done = await this.patches.add(async () => {
+        const current = this.workloads.get(w.kind)?.get(`${w.namespace}/${w.name}`);
+        const again = current ? this.decisionFor(current) : undefined;
+        if (!current || again?.action !== 'restart') return undefined;
+        const reason = `${describe(again.changed)} changed`;
+        await this.patch(current, {
+          metadata: { resourceVersion: current.resourceVersion, annotations: { [ANNOTATIONS.baseline]: formatBaseline(again.baseline) } },
+          spec: { template: { metadata: { annotations: { [ANNOTATIONS.restartedAt]: new Date(this.now()).toISOString(), [ANNOTATIONS.restartReason]: reason } } } },
+        });
+        return { changed: again.changed };
+      });
     } catch (err) {
       this.inFlight.delete(key);
       if (err instanceof KubeError && err.status === 409) throw err;
       this.opts.metrics.restart(w.kind, 'failed');
-      this.opts.events.emit(ref, 'Warning', 'RestartFailed', `could not restart after ${reason}: ${errMessage(err)}`);
+      this.event(ref, 'Warning', 'RestartFailed', `could not restart after ${describe(decision.changed)} changed: ${errMessage(err)}`);
       throw err;
+    }
+    if (!done) {
+      // Something changed while waiting for the cap: decide afresh.
+      this.inFlight.delete(key);
+      this.queue.add(key);
+      return;
     }
     this.pending.delete(key);
     this.opts.metrics.restart(w.kind, 'restarted');
     this.opts.metrics.reaction((this.now() - firstEventAt) / 1000);
-    this.opts.events.emit(ref, 'Normal', 'Restarted', `rolling restart because ${reason}`);
-    this.opts.log.info({ workload: key, changed: decision.changed }, 'restarted');
+    this.event(ref, 'Normal', 'Restarted', `rolling restart because ${describe(done.changed)} changed`);
+    this.opts.log.info({ workload: key, changed: done.changed }, 'restarted');
   }
 
   /** One strategic-merge patch; the resourceVersion makes it fail (409, retried) if our view was stale. */
@@ -323,12 +339,21 @@ export class ReloaderController {
     await this.opts.client.request('PATCH', path, { body, contentType: PATCH.strategicMerge });
   }
 
+  /** Events are writes too: a dry run only logs them. */
+  private event(ref: ObjectRef, type: EventType, reason: string, message: string): void {
+    if (this.opts.dryRun) {
+      this.opts.log.info({ object: `${ref.kind}/${ref.namespace}/${ref.name}`, type, reason, message }, 'dry run: would record Event');
+      return;
+    }
+    this.opts.events.emit(ref, type, reason, message);
+  }
+
   private warnProblems(key: string, w: WorkloadInfo): void {
     const text = w.problems.map((p) => `${p.annotation}: ${p.message}`).join('; ');
     if (text === (this.warnedProblems.get(key) ?? '')) return;
     this.warnedProblems.set(key, text);
     if (!text) return;
-    this.opts.events.emit({ apiVersion: WORKLOAD_RESOURCES[w.kind].apiVersion, kind: w.kind, namespace: w.namespace, name: w.name, uid: w.uid }, 'Warning', 'InvalidAnnotation', text);
+    this.event({ apiVersion: WORKLOAD_RESOURCES[w.kind].apiVersion, kind: w.kind, namespace: w.namespace, name: w.name, uid: w.uid }, 'Warning', 'InvalidAnnotation', text);
     this.opts.log.warn({ workload: key, problems: w.problems }, 'invalid annotation');
   }
 }

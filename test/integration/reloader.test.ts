@@ -45,7 +45,7 @@ describe('reloader', () => {
       await sleep(1500);
       for (const name of Object.keys(pods)) assert.equal((await replicaSetsOf(env.client, ns, name)).length, 2, `${name}: still exactly one restart`);
       const d = await getDeployment(env.client, ns, 'env');
-      assert.match(d.spec!.template!.metadata!.annotations![ANNOTATIONS.restartedAt]!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+      assert.match(d.spec!.template!.metadata!.annotations![ANNOTATIONS.restartedAt]!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
       assert.equal(d.spec!.template!.metadata!.annotations![ANNOTATIONS.restartReason], 'Secret env changed');
       const ev = await eventually('a Restarted event', async () => (await eventsFor(env.client, ns, 'env')).find((e) => e.reason === 'Restarted'));
       assert.match(ev.message, /Secret env changed/);
