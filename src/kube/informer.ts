@@ -46,6 +46,8 @@ interface PathState {
   lastEventAt: number;
   watching: boolean;
   failures: number;
+  /** The resource is not served (a CRD not installed): counts as synced and empty until it appears. */
+  missing: boolean;
 }
 
 export class Informer<T> {
@@ -55,6 +57,7 @@ export class Informer<T> {
   private readonly cache = new Map<string, Entry<T>>();
   private readonly states: PathState[];
   private stopped = false;
+  private readonly stopSignal = new AbortController();
   private syncedFlag = false;
   private readonly syncWaiters: (() => void)[] = [];
   /** Counts of re-lists and watch restarts, for metrics and tests. */
@@ -63,7 +66,7 @@ export class Informer<T> {
   constructor(opts: InformerOptions<T>) {
     this.opts = opts;
     this.name = opts.name;
-    this.states = opts.paths.map((path) => ({ path, resourceVersion: '', keys: new Set(), lastEventAt: Date.now(), watching: false, failures: 0 }));
+    this.states = opts.paths.map((path) => ({ path, resourceVersion: '', keys: new Set(), lastEventAt: Date.now(), watching: false, failures: 0, missing: false }));
   }
 
   get(key: string): T | undefined {
@@ -90,7 +93,7 @@ export class Informer<T> {
   /** Healthy while every path has a watch open or is within its retry budget. */
   healthy(now = Date.now()): boolean {
     const limit = 3 * (this.opts.silenceMs ?? 120_000);
-    return this.states.every((s) => s.watching || now - s.lastEventAt < limit);
+    return this.states.every((s) => s.watching || s.missing || now - s.lastEventAt < limit);
   }
 
   start(): void {
@@ -99,6 +102,7 @@ export class Informer<T> {
 
   stop(): void {
     this.stopped = true;
+    this.stopSignal.abort();
     for (const s of this.states) s.abort?.abort();
   }
 
@@ -108,6 +112,7 @@ export class Informer<T> {
       try {
         if (needList) {
           await this.list(state);
+          state.missing = false;
           needList = false;
           this.markSynced();
         }
@@ -122,13 +127,29 @@ export class Informer<T> {
         state.failures = 0;
       } catch (err) {
         if (this.stopped) return;
+        if (err instanceof KubeError && err.status === 404 && needList) {
+          // Not served here (e.g. the Secrets Store CSI driver's CRDs are not installed):
+          // nothing to watch, which must not hold readiness back; look again now and then.
+          if (!state.missing) this.opts.log.warn({ informer: this.name, path: state.path }, 'resource not served by this cluster (CRD not installed?); treating it as empty and checking again every minute');
+          state.missing = true;
+          for (const key of [...state.keys]) this.remove(state, key);
+          this.markSynced();
+          state.lastEventAt = Date.now();
+          await this.pause(60_000);
+          continue;
+        }
         state.failures++;
         if (err instanceof KubeError && err.status === 410) needList = true;
         const delay = Math.min(30_000, 250 * 2 ** Math.min(state.failures, 7)) * (0.5 + Math.random() / 2);
         this.opts.log.warn({ informer: this.name, path: state.path, err: errMessage(err), retryInMs: Math.round(delay) }, 'list/watch failed; retrying');
-        await sleep(delay);
+        await this.pause(delay);
       }
     }
+  }
+
+  /** A wait that stop() cuts short, so a stopped informer never keeps the process alive. */
+  private pause(ms: number): Promise<void> {
+    return sleep(ms, undefined, { signal: this.stopSignal.signal }).catch(() => undefined);
   }
 
   private async list(state: PathState): Promise<void> {
@@ -243,7 +264,7 @@ export class Informer<T> {
   }
 
   private markSynced(): void {
-    if (this.syncedFlag || !this.states.every((s) => s.resourceVersion !== '')) return;
+    if (this.syncedFlag || !this.states.every((s) => s.resourceVersion !== '' || s.missing)) return;
     this.syncedFlag = true;
     this.syncWaiters.splice(0).forEach((f) => f());
   }

@@ -40,8 +40,8 @@ export function testEnv(): Promise<TestEnv> {
 }
 
 /** A control plane of this test file's own, stopped after the file. */
-export async function privateEnv(): Promise<TestEnv> {
-  const cluster = await startCluster({ progress: (m) => process.stderr.write(`${m}\n`) });
+export async function privateEnv(opts: { crds?: boolean } = {}): Promise<TestEnv> {
+  const cluster = await startCluster({ progress: (m) => process.stderr.write(`${m}\n`), crds: opts.crds });
   after(() => cluster.stop());
   return {
     kubeconfig: cluster.kubeconfig,

@@ -103,3 +103,21 @@ describe('reloader watches', () => {
     }
   });
 });
+
+describe('clusters without the Secrets Store CSI driver', () => {
+  it('the controller becomes ready and rolls Deployments for Secret changes when the driver CRDs are not installed', async () => {
+    const env = await privateEnv({ crds: false });
+    const ns = await setup(env, 'nocrd');
+    const r = await startReloader(env, { namespace: ns });
+    try {
+      assert.ok(r.controller.synced, 'caches count as synced although SecretProviderClassPodStatus is not served');
+      assert.ok(r.controller.healthy());
+      await adopted(env, ns);
+      await putSecret(env.client, ns, 'creds', { v: '2' });
+      const sets = await waitRolledOut(env.client, ns, 'app', { replicaSets: 2 });
+      assert.equal(sets.length, 2);
+    } finally {
+      await r.stop();
+    }
+  });
+});
