@@ -11,11 +11,17 @@ import { ReloaderController } from '../reloader/controller.ts';
 import { loadOrCreateKey } from '../reloader/key.ts';
 import { startHttpServer, type HttpServer } from '../server/http.ts';
 import { countApiRequests, createMetrics, type Metrics } from '../server/metrics.ts';
+import { KeyVaultClients } from '../keyvault/client.ts';
+import type { EventRecorder } from '../kube/events.ts';
+import { SyncEngine, type SyncErrorReason } from '../sync/engine.ts';
+import { WorkloadIdentities } from '../sync/identity.ts';
+import { SecretWriter } from '../sync/secret-writer.ts';
 
 export interface Running {
   client: KubeClient;
   metrics: Metrics;
   reloader: ReloaderController | undefined;
+  sync: SyncEngine | undefined;
   elector: LeaderElector | undefined;
   http: HttpServer;
   isLeader(): boolean;
@@ -61,6 +67,11 @@ export async function startController(config: Config, log: Logger, opts: { clien
     reloader.start();
   }
 
+  // Sync engine (mode all or sync): keeps secretObjects Secrets current from Key Vault.
+  const syncAbort = new AbortController();
+  const sync = config.mode === 'all' || config.mode === 'sync' ? createSyncEngine(config, { client, log, events, metrics, isLeader, signal: syncAbort.signal }) : undefined;
+  sync?.start();
+
   let elector: LeaderElector | undefined;
   if (config.leaderElection.enabled) {
     elector = new LeaderElector({
@@ -78,6 +89,7 @@ export async function startController(config: Config, log: Logger, opts: { clien
         log.info({ identity: config.leaderElection.identity }, 'leading: acting on changes');
         // Level-triggered: look at everything once; unchanged workloads stay untouched.
         void reloader?.waitForSync().then(() => reloader?.resyncAll());
+        void sync?.waitForSync().then(() => sync?.resyncAll());
       },
       onStoppedLeading: (reason) => {
         leading = false;
@@ -91,7 +103,7 @@ export async function startController(config: Config, log: Logger, opts: { clien
     void reloader?.waitForSync().then(() => reloader?.resyncAll());
   }
 
-  const informers = reloader ? reloader.informers : [];
+  const informers = [...(reloader ? reloader.informers : []), ...(sync?.informers ?? [])];
   const statsSeen = new Map<string, { relists: number; watchRestarts: number }>();
   const statsTimer = setInterval(() => {
     for (const i of informers) {
@@ -123,6 +135,7 @@ export async function startController(config: Config, log: Logger, opts: { clien
     client,
     metrics,
     reloader,
+    sync,
     elector,
     http,
     isLeader,
@@ -130,12 +143,55 @@ export async function startController(config: Config, log: Logger, opts: { clien
       stopping = true;
       clearInterval(statsTimer);
       reloader?.queue.stop();
+      sync?.queue.stop();
+      syncAbort.abort();
       await reloader?.idle();
+      await sync?.idle();
       await events.flush();
       reloader?.stop();
+      sync?.stop();
       if (elector?.isLeader()) await elector.release();
       elector?.stop();
       await http.close();
     },
   };
+}
+
+const SYNC_ERROR_REASONS: readonly SyncErrorReason[] = ['invalid', 'identity', 'read', 'throttled', 'render', 'write', 'not_owned'];
+
+/** The sync engine and its edges (workload identity, Key Vault, Secret writer), from the config's sync block. */
+function createSyncEngine(config: Config, deps: { client: KubeClient; log: Logger; events: EventRecorder; metrics: Metrics; isLeader: () => boolean; signal: AbortSignal }): SyncEngine {
+  const { client, log, events, metrics } = deps;
+  return new SyncEngine({
+    client,
+    log,
+    events,
+    identities: new WorkloadIdentities({ client, log, authorityHost: config.sync.authorityHost }),
+    keyVault: new KeyVaultClients({
+      log,
+      requestsPerSecond: config.sync.vaultRequestsPerSecond,
+      signal: deps.signal,
+      metrics: {
+        request: (vault, operation, result, seconds) => {
+          metrics.keyvaultRequests.inc({ vault, operation, result });
+          metrics.keyvaultRequestSeconds.observe({ operation }, seconds);
+        },
+      },
+    }),
+    writer: new SecretWriter({ client, events, log, metrics: { write: (result) => metrics.secretWrites.inc({ result }) } }),
+    metrics: {
+      syncError: (namespace, name, reason) => metrics.syncErrors.inc({ namespace, class: name, reason }),
+      syncSuccess: (namespace, name, atMs) => metrics.syncLastSuccess.set({ namespace, class: name }, atMs / 1000),
+      forget: (namespace, name) => {
+        metrics.syncLastSuccess.remove({ namespace, class: name });
+        for (const reason of SYNC_ERROR_REASONS) metrics.syncErrors.remove({ namespace, class: name, reason });
+      },
+    },
+    namespaces: config.namespaces,
+    excludeNamespaces: config.excludeNamespaces,
+    pollIntervalMs: config.sync.pollIntervalMs,
+    syncAll: config.sync.all,
+    defaultServiceAccount: config.sync.defaultServiceAccount,
+    isLeader: deps.isLeader,
+  });
 }

@@ -19,9 +19,10 @@ export interface Pki {
   saPub: string;
 }
 
-export async function createPki(dir: string): Promise<Pki> {
+/** Where createPki(dir) puts its files; a later caller finds the CA here to issue more certificates. */
+export function pkiFiles(dir: string): Pki {
   const f = (name: string) => path.join(dir, name);
-  const pki: Pki = {
+  return {
     caCert: f('ca.crt'),
     caKey: f('ca.key'),
     servingCert: f('serving.crt'),
@@ -29,17 +30,37 @@ export async function createPki(dir: string): Promise<Pki> {
     saKey: f('sa.key'),
     saPub: f('sa.pub'),
   };
-  const openssl = async (args: string[]) => {
-    try {
-      await exec('openssl', args, { cwd: dir });
-    } catch (err) {
-      throw new Error(`openssl ${args[0]} failed (is the openssl command installed?): ${(err as Error).message}`);
-    }
-  };
-  await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '30', '-subj', '/CN=keyvault-reloader-local-ca', '-keyout', pki.caKey, '-out', pki.caCert]);
-  await writeFile(f('serving.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n');
-  await openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', pki.servingKey, '-out', f('serving.csr')]);
-  await openssl(['x509', '-req', '-in', f('serving.csr'), '-CA', pki.caCert, '-CAkey', pki.caKey, '-CAcreateserial', '-days', '30', '-extfile', f('serving.ext'), '-out', pki.servingCert]);
+}
+
+async function openssl(dir: string, args: string[]): Promise<void> {
+  try {
+    await exec('openssl', args, { cwd: dir });
+  } catch (err) {
+    throw new Error(`openssl ${args[0]} failed (is the openssl command installed?): ${(err as Error).message}`);
+  }
+}
+
+/**
+ * A serving certificate for 127.0.0.1 and localhost signed by the local CA,
+ * for another local HTTPS server (e.g. the token endpoint) that clients
+ * trusting the CA accept. Written as `<name>.crt` and `<name>.key` in the
+ * CA's folder.
+ */
+export async function issueServingCert(pki: Pick<Pki, 'caCert' | 'caKey'>, name: string, extraDnsNames: readonly string[] = []): Promise<{ cert: string; key: string }> {
+  if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new Error(`certificate name ${JSON.stringify(name)}: use letters, digits, ".", "_" and "-"`);
+  const dir = path.dirname(pki.caKey);
+  const f = (ext: string) => path.join(dir, `${name}.${ext}`);
+  const san = ['IP:127.0.0.1', 'DNS:localhost', ...extraDnsNames.map((d) => `DNS:${d}`)].join(',');
+  await writeFile(f('ext'), `subjectAltName=${san}\nextendedKeyUsage=serverAuth\n`);
+  await openssl(dir, ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', f('key'), '-out', f('csr')]);
+  await openssl(dir, ['x509', '-req', '-in', f('csr'), '-CA', pki.caCert, '-CAkey', pki.caKey, '-CAcreateserial', '-days', '30', '-extfile', f('ext'), '-out', f('crt')]);
+  return { cert: f('crt'), key: f('key') };
+}
+
+export async function createPki(dir: string): Promise<Pki> {
+  const pki = pkiFiles(dir);
+  await openssl(dir, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '30', '-subj', '/CN=keyvault-reloader-local-ca', '-keyout', pki.caKey, '-out', pki.caCert]);
+  await issueServingCert(pki, 'serving', ['kubernetes.default.svc']);
   const sa = generateKeyPairSync('rsa', { modulusLength: 2048 });
   await writeFile(pki.saKey, sa.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
   await writeFile(pki.saPub, sa.publicKey.export({ type: 'spki', format: 'pem' }));
