@@ -14,6 +14,8 @@ export interface Config {
   /** Namespaces to watch; empty means all. */
   namespaces: string[];
   excludeNamespaces: string[];
+  /** Label selector over Namespaces; only matching ones are acted in. */
+  namespaceSelector: string | undefined;
   secretSelector: string | undefined;
   stakater: boolean;
   dryRun: boolean;
@@ -51,6 +53,7 @@ export interface RawFlags {
   namespace?: string;
   namespaces?: string | string[];
   'exclude-namespaces'?: string | string[];
+  'namespace-selector'?: string;
   'secret-selector'?: string;
   stakater?: boolean;
   'dry-run'?: boolean;
@@ -111,6 +114,7 @@ export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv = process.en
     namespace: flags.namespace ?? env['POD_NAMESPACE'] ?? 'keyvault-reloader',
     namespaces: list(flags.namespaces),
     excludeNamespaces: list(flags['exclude-namespaces']),
+    namespaceSelector: flags['namespace-selector'] || undefined,
     secretSelector: flags['secret-selector'] || undefined,
     stakater: flags.stakater ?? false,
     dryRun: flags['dry-run'] ?? false,

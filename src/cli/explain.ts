@@ -3,6 +3,7 @@
 import type { Config } from '../config.ts';
 import { createKubeClient, loadKubeConfig } from '../kube/client.ts';
 import { KubeError } from '../kube/client.ts';
+import { NamespaceScope } from '../kube/scope.ts';
 import { createLogger } from '../log.ts';
 import { ReloaderController } from '../reloader/controller.ts';
 import { makeKeyring } from '../reloader/digest.ts';
@@ -20,6 +21,9 @@ export async function explain(config: Config, output: 'text' | 'json'): Promise<
     }
     throw err;
   }
+  const scope = new NamespaceScope({ client, log, namespaces: config.namespaces, excludeNamespaces: config.excludeNamespaces, namespaceSelector: config.namespaceSelector });
+  scope.start();
+  await scope.waitForSync();
   const controller = new ReloaderController({
     client,
     log,
@@ -27,8 +31,7 @@ export async function explain(config: Config, output: 'text' | 'json'): Promise<
     events: { emit: () => {}, flush: async () => {} },
     metrics: { restart: () => {}, reaction: () => {}, deferred: () => {}, queueDepth: () => {} },
     annotations: { stakater: config.stakater },
-    namespaces: config.namespaces,
-    excludeNamespaces: config.excludeNamespaces,
+    scope,
     secretSelector: config.secretSelector,
     settleMs: 0,
     minRestartIntervalMs: config.reloader.minRestartIntervalMs,
@@ -40,6 +43,7 @@ export async function explain(config: Config, output: 'text' | 'json'): Promise<
   controller.start();
   await controller.waitForSync();
   controller.stop();
+  scope.stop();
   const rows = [];
   for (const informer of controller.workloads.values()) {
     for (const w of informer.values()) {

@@ -14,6 +14,7 @@ const CONTROLLER_FLAGS = (y: Argv) =>
     .option('namespace', { type: 'string', describe: "The controller's own namespace (digest key Secret, Lease); default $POD_NAMESPACE or keyvault-reloader" })
     .option('namespaces', { type: 'string', describe: 'Comma-separated namespaces to watch (default: all)' })
     .option('exclude-namespaces', { type: 'string', describe: 'Comma-separated namespaces never to act in' })
+    .option('namespace-selector', { type: 'string', describe: 'Label selector over Namespaces: act only in matching ones (needs list/watch on namespaces)' })
     .option('secret-selector', { type: 'string', describe: 'Label selector limiting the Secrets watched' })
     .option('stakater', { type: 'boolean', default: false, describe: 'Also honour the Stakater Reloader annotations' })
     .option('dry-run', { type: 'boolean', default: false, describe: 'Log what would restart and why; patch nothing' })

@@ -6,6 +6,7 @@ import type { Config } from '../config.ts';
 import { createKubeClient, loadKubeConfig, type KubeClient } from '../kube/client.ts';
 import { createEventRecorder } from '../kube/events.ts';
 import { LeaderElector } from '../kube/leader.ts';
+import { NamespaceScope } from '../kube/scope.ts';
 import type { Logger } from '../log.ts';
 import { ReloaderController } from '../reloader/controller.ts';
 import { loadOrCreateKey } from '../reloader/key.ts';
@@ -39,6 +40,11 @@ export async function startController(config: Config, log: Logger, opts: { clien
   let stopping = false;
   const isLeader = () => leading && !stopping && (elector ? elector.isLeader() : true);
 
+  // Every informer filters by this scope, so it is synced before any of them lists.
+  const scope = new NamespaceScope({ client, log, namespaces: config.namespaces, excludeNamespaces: config.excludeNamespaces, namespaceSelector: config.namespaceSelector });
+  scope.start();
+  await scope.waitForSync();
+
   let reloader: ReloaderController | undefined;
   if (config.mode === 'all' || config.mode === 'reloader') {
     const keyring = await loadOrCreateKey(client, config.namespace, config.reloader.keySecretName, log);
@@ -48,8 +54,7 @@ export async function startController(config: Config, log: Logger, opts: { clien
       keyring,
       events,
       annotations: { stakater: config.stakater },
-      namespaces: config.namespaces,
-      excludeNamespaces: config.excludeNamespaces,
+      scope,
       secretSelector: config.secretSelector,
       settleMs: config.reloader.settleMs,
       minRestartIntervalMs: config.reloader.minRestartIntervalMs,
@@ -69,7 +74,7 @@ export async function startController(config: Config, log: Logger, opts: { clien
 
   // Sync engine (mode all or sync): keeps secretObjects Secrets current from Key Vault.
   const syncAbort = new AbortController();
-  const sync = config.mode === 'all' || config.mode === 'sync' ? createSyncEngine(config, { client, log, events, metrics, isLeader, signal: syncAbort.signal }) : undefined;
+  const sync = config.mode === 'all' || config.mode === 'sync' ? createSyncEngine(config, { client, log, events, metrics, isLeader, signal: syncAbort.signal, scope }) : undefined;
   sync?.start();
 
   let elector: LeaderElector | undefined;
@@ -103,7 +108,7 @@ export async function startController(config: Config, log: Logger, opts: { clien
     void reloader?.waitForSync().then(() => reloader?.resyncAll());
   }
 
-  const informers = [...(reloader ? reloader.informers : []), ...(sync?.informers ?? [])];
+  const informers = [...scope.informers, ...(reloader ? reloader.informers : []), ...(sync?.informers ?? [])];
   const statsSeen = new Map<string, { relists: number; watchRestarts: number }>();
   const statsTimer = setInterval(() => {
     for (const i of informers) {
@@ -152,6 +157,7 @@ export async function startController(config: Config, log: Logger, opts: { clien
       sync?.stop();
       if (elector?.isLeader()) await elector.release();
       elector?.stop();
+      scope.stop();
       await http.close();
     },
   };
@@ -160,7 +166,7 @@ export async function startController(config: Config, log: Logger, opts: { clien
 const SYNC_ERROR_REASONS: readonly SyncErrorReason[] = ['invalid', 'identity', 'read', 'throttled', 'render', 'write', 'not_owned'];
 
 /** The sync engine and its edges (workload identity, Key Vault, Secret writer), from the config's sync block. */
-function createSyncEngine(config: Config, deps: { client: KubeClient; log: Logger; events: EventRecorder; metrics: Metrics; isLeader: () => boolean; signal: AbortSignal }): SyncEngine {
+function createSyncEngine(config: Config, deps: { client: KubeClient; log: Logger; events: EventRecorder; metrics: Metrics; isLeader: () => boolean; signal: AbortSignal; scope: NamespaceScope }): SyncEngine {
   const { client, log, events, metrics } = deps;
   return new SyncEngine({
     client,
@@ -187,8 +193,7 @@ function createSyncEngine(config: Config, deps: { client: KubeClient; log: Logge
         for (const reason of SYNC_ERROR_REASONS) metrics.syncErrors.remove({ namespace, class: name, reason });
       },
     },
-    namespaces: config.namespaces,
-    excludeNamespaces: config.excludeNamespaces,
+    scope: deps.scope,
     pollIntervalMs: config.sync.pollIntervalMs,
     syncAll: config.sync.all,
     defaultServiceAccount: config.sync.defaultServiceAccount,

@@ -48,6 +48,8 @@ interface PathState {
   failures: number;
   /** The resource is not served (a CRD not installed): counts as synced and empty until it appears. */
   missing: boolean;
+  /** Set by relist(): the next round lists again instead of resuming the watch. */
+  relist: boolean;
 }
 
 export class Informer<T> {
@@ -66,7 +68,7 @@ export class Informer<T> {
   constructor(opts: InformerOptions<T>) {
     this.opts = opts;
     this.name = opts.name;
-    this.states = opts.paths.map((path) => ({ path, resourceVersion: '', keys: new Set(), lastEventAt: Date.now(), watching: false, failures: 0, missing: false }));
+    this.states = opts.paths.map((path) => ({ path, resourceVersion: '', keys: new Set(), lastEventAt: Date.now(), watching: false, failures: 0, missing: false, relist: false }));
   }
 
   get(key: string): T | undefined {
@@ -100,6 +102,14 @@ export class Informer<T> {
     for (const state of this.states) void this.run(state);
   }
 
+  /** Lists every path again (diffed against the cache, so only real differences become events). */
+  relist(): void {
+    for (const s of this.states) {
+      s.relist = true;
+      s.abort?.abort();
+    }
+  }
+
   stop(): void {
     this.stopped = true;
     this.stopSignal.abort();
@@ -117,7 +127,10 @@ export class Informer<T> {
           this.markSynced();
         }
         const outcome = await this.watchOnce(state);
-        if (outcome === 'gone') {
+        if (state.relist) {
+          state.relist = false;
+          needList = true;
+        } else if (outcome === 'gone') {
           this.opts.log.info({ informer: this.name, path: state.path }, 'watch expired (410 Gone); re-listing');
           this.stats.relists++;
           needList = true;

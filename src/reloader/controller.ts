@@ -8,6 +8,7 @@ import { KubeError, PATCH, type KubeClient } from '../kube/client.ts';
 import type { EventRecorder, EventType, ObjectRef } from '../kube/events.ts';
 import { errMessage, Informer, type InformerEvent } from '../kube/informer.ts';
 import { WorkQueue } from '../kube/queue.ts';
+import type { NamespaceScope } from '../kube/scope.ts';
 import type { Logger } from '../log.ts';
 import { ANNOTATIONS, type AnnotationOptions } from './annotations.ts';
 import { decide, formatBaseline, parseBaseline, type Baseline, type Decision, type Inputs } from './decide.ts';
@@ -30,9 +31,8 @@ export interface ReloaderOptions {
   events: EventRecorder;
   metrics: ReloaderMetrics;
   annotations: AnnotationOptions;
-  /** Watched namespaces; empty means all. */
-  namespaces: string[];
-  excludeNamespaces: string[];
+  /** The namespaces it acts in (list, exclusions, selector); started and synced by the caller. */
+  scope: NamespaceScope;
   secretSelector: string | undefined;
   settleMs: number;
   minRestartIntervalMs: number;
@@ -74,11 +74,8 @@ export class ReloaderController {
   constructor(opts: ReloaderOptions) {
     this.opts = opts;
     this.now = opts.now ?? Date.now;
-    const paths = (group: string, plural: string) =>
-      opts.namespaces.length === 0 ? [`${group}/${plural}`] : opts.namespaces.map((ns) => `${group}/namespaces/${ns}/${plural}`);
-    const excluded = new Set(opts.excludeNamespaces);
-    const inScope = (obj: any) => !excluded.has(obj?.metadata?.namespace);
-
+    const paths = (group: string, plural: string) => opts.scope.paths(group, plural);
+    const inScope = (obj: any) => opts.scope.includes(obj?.metadata?.namespace);
     this.secrets = new Informer<SecretInfo>({
       name: 'secrets',
       client: opts.client,
@@ -122,6 +119,8 @@ export class ReloaderController {
     });
     this.patches = new PQueue({ concurrency: 8, intervalCap: Math.max(1, Math.floor(opts.restartsPerSecond)), interval: 1000 });
 
+    // When the namespace selection changes, caches re-list so they hold exactly what is in scope.
+    opts.scope.onChange(() => this.informers.forEach((i) => i.relist()));
     this.secrets.events.on('event', (e) => this.onSecret(e));
     for (const informer of this.workloads.values()) informer.events.on('event', (e) => this.onWorkload(e));
   }

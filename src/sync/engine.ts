@@ -6,6 +6,7 @@
 // makes one Key Vault read serve every class that needs the same (vault,
 // object, version, identity). Nothing here blanks or deletes a Secret: a
 // failed read leaves the last good value, with a Warning Event and a metric.
+import type { NamespaceScope } from '../kube/scope.ts';
 import type { TokenCredential } from '@azure/identity';
 import type { KubeClient } from '../kube/client.ts';
 import type { EventRecorder, ObjectRef } from '../kube/events.ts';
@@ -49,9 +50,8 @@ export interface SyncEngineOptions {
   identities: Pick<WorkloadIdentities, 'credentialForClass'>;
   keyVault: Pick<KeyVaultClients, 'vault'>;
   writer: SecretWriter;
-  /** Watched namespaces; empty means all. */
-  namespaces: string[];
-  excludeNamespaces: string[];
+  /** The namespaces it acts in (list, exclusions, selector); started and synced by the caller. */
+  scope: NamespaceScope;
   /** Default poll interval; a class's keyvault-reloader.io/poll-interval overrides it. */
   pollIntervalMs: number;
   /** Sync every azure class, not only those annotated keyvault-reloader.io/sync: "true". */
@@ -120,8 +120,7 @@ export class SyncEngine {
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
     const base = `/apis/${SPC_GROUP}/v1`;
-    const paths = opts.namespaces.length === 0 ? [`${base}/secretproviderclasses`] : opts.namespaces.map((ns) => `${base}/namespaces/${ns}/secretproviderclasses`);
-    const excluded = new Set(opts.excludeNamespaces);
+    const paths = opts.scope.paths(base, 'secretproviderclasses');
     this.classes = new Informer<ClassEntry>({
       name: 'secretproviderclasses-sync',
       client: opts.client,
@@ -129,7 +128,7 @@ export class SyncEngine {
       log: opts.log,
       silenceMs: opts.watchSilenceMs,
       transform: (obj) => {
-        if (excluded.has(obj?.metadata?.namespace) || !isSyncCandidate(obj, opts.syncAll)) return null;
+        if (!opts.scope.includes(obj?.metadata?.namespace) || !isSyncCandidate(obj, opts.syncAll)) return null;
         return { namespace: obj.metadata.namespace, name: obj.metadata.name, uid: obj.metadata.uid ?? '', parsed: parseSecretProviderClass(obj) };
       },
     });
@@ -141,6 +140,7 @@ export class SyncEngine {
         this.queue.addAfter(key, 5000 + this.random() * 5000);
       },
     });
+    opts.scope.onChange(() => this.classes.relist());
     this.classes.events.on('event', (e) => this.onClass(e));
   }
 

@@ -6,6 +6,7 @@ import { createLogger } from '../../src/log.ts';
 import { ReloaderController, type ReloaderOptions } from '../../src/reloader/controller.ts';
 import { loadOrCreateKey } from '../../src/reloader/key.ts';
 import { KubeError } from '../../src/kube/client.ts';
+import { NamespaceScope } from '../../src/kube/scope.ts';
 import type { TestEnv } from './env.ts';
 
 export interface RunningReloader {
@@ -22,6 +23,10 @@ export async function startReloader(env: TestEnv, opts: { namespace: string; key
   const keyring = await loadOrCreateKey(client, keyNamespace, 'keyvault-reloader-digest-key', log);
   const counts = { restarted: 0, failed: 0, deferred: {} as Record<string, number> };
   const events = createEventRecorder({ client, log, instance: 'test' });
+  const ownScope = opts.scope ? undefined : new NamespaceScope({ client, log, namespaces: [opts.namespace], excludeNamespaces: [] });
+  const scope = opts.scope ?? ownScope!;
+  ownScope?.start();
+  await scope.waitForSync();
   const controller = new ReloaderController({
     client,
     log,
@@ -37,8 +42,7 @@ export async function startReloader(env: TestEnv, opts: { namespace: string; key
       queueDepth: () => {},
     },
     annotations: { stakater: false },
-    namespaces: [opts.namespace],
-    excludeNamespaces: [],
+    scope,
     secretSelector: undefined,
     settleMs: 500,
     minRestartIntervalMs: 0,
@@ -57,6 +61,7 @@ export async function startReloader(env: TestEnv, opts: { namespace: string; key
     counts,
     async stop() {
       controller.stop();
+      ownScope?.stop();
       await events.flush();
     },
   };

@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1DaemonSet, V1Deployment, V1StatefulSet } from '@kubernetes/client-node';
 import { PATCH, type KubeClient } from '../../src/kube/client.ts';
 import { createLogger } from '../../src/log.ts';
+import { NamespaceScope } from '../../src/kube/scope.ts';
 import { ANNOTATIONS } from '../../src/reloader/annotations.ts';
 import { parseBaseline, type Baseline } from '../../src/reloader/decide.ts';
 import { secretDigest } from '../../src/reloader/digest.ts';
@@ -530,6 +531,45 @@ describe('reloader: graceful, never a storm', () => {
       assert.equal(await rsCount(env.client, ns, 'plain'), 1);
     } finally {
       await r.stop();
+    }
+  });
+});
+
+describe('namespace scope', () => {
+  it('with a namespace selector, only matching namespaces are acted in, and labelling a namespace brings it in', async () => {
+    const env = await testEnv();
+    const selector = `kvr-scope-${Date.now()}=on`;
+    const [key] = selector.split('=') as [string];
+    const inNs = await createNamespace(env.client, 'scope-in');
+    const outNs = await createNamespace(env.client, 'scope-out');
+    await env.client.request('PATCH', `/api/v1/namespaces/${inNs}`, { body: { metadata: { labels: { [key]: 'on' } } }, contentType: PATCH.merge });
+    for (const ns of [inNs, outNs]) {
+      await putSecret(env.client, ns, 'creds', { v: '1' });
+      await createDeployment(env.client, ns, deployment('app', { annotations: { [ANNOTATIONS.auto]: 'true' }, pod: { containers: [{ name: 'app', image: 'x', envFrom: [{ secretRef: { name: 'creds' } }] }] } }));
+      await waitRolledOut(env.client, ns, 'app');
+    }
+    const log = createLogger({ level: 'silent' });
+    const scope = new NamespaceScope({ client: env.client, log, namespaces: [], excludeNamespaces: [], namespaceSelector: selector });
+    scope.start();
+    const r = await startReloader(env, { namespace: inNs, scope });
+    try {
+      await eventually('the selected namespace adopted', async () => (await getDeployment(env.client, inNs, 'app')).metadata?.annotations?.[ANNOTATIONS.baseline]);
+      await putSecret(env.client, outNs, 'creds', { v: '2' });
+      await putSecret(env.client, inNs, 'creds', { v: '2' });
+      await waitRolledOut(env.client, inNs, 'app', { replicaSets: 2 });
+      await sleep(1500);
+      await r.controller.idle();
+      assert.equal((await getDeployment(env.client, outNs, 'app')).metadata?.annotations?.[ANNOTATIONS.baseline], undefined, 'an unselected namespace is not touched');
+      assert.equal((await replicaSetsOf(env.client, outNs, 'app')).length, 1);
+
+      await env.client.request('PATCH', `/api/v1/namespaces/${outNs}`, { body: { metadata: { labels: { [key]: 'on' } } }, contentType: PATCH.merge });
+      await eventually('the newly selected namespace adopted', async () => (await getDeployment(env.client, outNs, 'app')).metadata?.annotations?.[ANNOTATIONS.baseline]);
+      assert.equal((await replicaSetsOf(env.client, outNs, 'app')).length, 1, 'coming into scope adopts, it does not restart');
+      await putSecret(env.client, outNs, 'creds', { v: '3' });
+      await waitRolledOut(env.client, outNs, 'app', { replicaSets: 2 });
+    } finally {
+      await r.stop();
+      scope.stop();
     }
   });
 });

@@ -4,6 +4,7 @@
 // were, and that a read is shared by the classes that need it and never
 // across identities. The vault side here is the local environment's fault
 // proxy answering every request with 429 — it serves no Key Vault objects.
+import { NamespaceScope } from '../../src/kube/scope.ts';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -124,8 +125,7 @@ describe('sync engine without Key Vault content (real API server, local token en
         syncSuccess: (ns, name) => recorded.successes.push(`${ns}/${name}`),
         forget: () => {},
       },
-      namespaces: [namespace],
-      excludeNamespaces: [],
+      scope: new NamespaceScope({ client, log, namespaces: [namespace], excludeNamespaces: [] }),
       pollIntervalMs: 10 * 60_000,
       syncAll: false,
       defaultServiceAccount: 'keyvault-reloader-sync',
