@@ -93,7 +93,7 @@ export class SecretWriter {
             const created = await this.opts.client.request<V1Secret>('POST', path, { body: plan.secret, query: { fieldManager: FIELD_MANAGER } });
             this.opts.metrics.write('created');
             this.opts.events.emit(ref, 'Normal', 'SecretCreated', `created Secret ${secretName}${note}`);
-            this.opts.log.info({ class: `${owner.namespace}/${owner.name}`, secret: secretName, keys: Object.keys(plan.secret.data ?? {}) }, 'synced Secret created');
+            this.opts.log.info({ class: `${owner.namespace}/${owner.name}`, secret: secretName, keys: keyNames(plan.secret) }, 'synced Secret created');
             return { secretName, outcome: 'created', resourceVersion: created.metadata?.resourceVersion };
           }
           case 'update': {
@@ -101,7 +101,7 @@ export class SecretWriter {
             const updated = await this.opts.client.request<V1Secret>('PUT', `${path}/${encodeURIComponent(secretName)}`, { body: plan.secret, query: { fieldManager: FIELD_MANAGER } });
             this.opts.metrics.write('updated');
             this.opts.events.emit(ref, 'Normal', 'SecretUpdated', `updated Secret ${secretName} (${plan.changed.join(', ')})${note}`);
-            this.opts.log.info({ class: `${owner.namespace}/${owner.name}`, secret: secretName, changed: plan.changed, keys: Object.keys(plan.secret.data ?? {}) }, 'synced Secret updated');
+            this.opts.log.info({ class: `${owner.namespace}/${owner.name}`, secret: secretName, changed: plan.changed, keys: keyNames(plan.secret) }, 'synced Secret updated');
             return { secretName, outcome: 'updated', resourceVersion: updated.metadata?.resourceVersion };
           }
         }
@@ -128,4 +128,9 @@ export class SecretWriter {
       throw err;
     }
   }
+}
+
+/** The names of a Secret's keys, never its values: what the logs may say about its content. */
+function keyNames(secret: V1Secret): string[] {
+  return Object.keys(secret.data ?? {});
 }
