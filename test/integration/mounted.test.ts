@@ -10,7 +10,7 @@ import { ANNOTATIONS } from '../../src/reloader/annotations.ts';
 import { parseBaseline } from '../../src/reloader/decide.ts';
 import { createNamespace, eventually, testEnv } from '../helpers/env.ts';
 import { startReloader } from '../helpers/reloader.ts';
-import { createDeployment, deployment, getDeployment, putSecret, replicaSetsOf, waitRolledOut } from '../helpers/workloads.ts';
+import { controllerRevisionsOf, createDeployment, createWorkload, deployment, getDeployment, getWorkload, podsWithApp, putSecret, replicaSetsOf, statefulSet, waitRolledOut, waitStatefulSetRolledOut } from '../helpers/workloads.ts';
 
 function csiPod(className: string, extra: object = {}) {
   return {
@@ -159,6 +159,36 @@ describe('mounted-secret rotation', () => {
       assert.equal(r.counts.restarted, 1);
       const reason = (await getDeployment(env.client, ns, 'app')).spec!.template!.metadata!.annotations![ANNOTATIONS.restartReason];
       assert.equal(reason, 'Secret db, SecretProviderClass kv changed');
+    } finally {
+      await r.stop();
+    }
+  });
+});
+
+describe('mounted-secret rotation for a StatefulSet', () => {
+  it('pods of the current revision reporting a rotation roll the StatefulSet once; its recreated pods reporting it add nothing', async () => {
+    const env = await testEnv();
+    const ns = await createNamespace(env.client, 'mounted-sts');
+    await createWorkload(env.client, ns, statefulSet('db', { replicas: 2, annotations: { [ANNOTATIONS.auto]: 'true' }, pod: csiPod('kv') }));
+    const before = await waitStatefulSetRolledOut(env.client, ns, 'db');
+    for (const p of await podsWithApp(env.client, ns, 'db')) await recordMount(env.client, p, 'kv', v('v1'));
+    const r = await startReloader(env, { namespace: ns });
+    try {
+      await eventually('adoption', async () => parseBaseline((await getWorkload(env.client, ns, 'StatefulSet', 'db')).metadata?.annotations?.[ANNOTATIONS.baseline])?.inputs['spc/kv']);
+      for (const p of await podsWithApp(env.client, ns, 'db')) await recordMount(env.client, p, 'kv', v('v2'));
+      const after = await eventually('a new revision rolled out', async () => {
+        const s = await waitStatefulSetRolledOut(env.client, ns, 'db');
+        return s.status?.updateRevision !== before.status?.updateRevision && s.status?.currentRevision === s.status?.updateRevision ? s : false;
+      });
+      const pods = await eventually('pods of the new revision', async () => {
+        const now = await podsWithApp(env.client, ns, 'db');
+        return now.length === 2 && now.every((p) => p.metadata?.labels?.['controller-revision-hash'] === after.status?.updateRevision) ? now : false;
+      });
+      for (const p of pods) await recordMount(env.client, p, 'kv', v('v2'));
+      await sleep(1500);
+      await r.controller.idle();
+      assert.equal((await controllerRevisionsOf(env.client, ns, 'StatefulSet', 'db')).length, 2, 'exactly one restart');
+      assert.equal(r.counts.restarted, 1);
     } finally {
       await r.stop();
     }
