@@ -12,11 +12,7 @@ import { ReloaderController } from '../reloader/controller.ts';
 import { loadOrCreateKey } from '../reloader/key.ts';
 import { startHttpServer, type HttpServer } from '../server/http.ts';
 import { countApiRequests, createMetrics, type Metrics } from '../server/metrics.ts';
-import { KeyVaultClients } from '../keyvault/client.ts';
-import type { EventRecorder } from '../kube/events.ts';
-import { SyncEngine, type SyncErrorReason } from '../sync/engine.ts';
-import { WorkloadIdentities } from '../sync/identity.ts';
-import { SecretWriter } from '../sync/secret-writer.ts';
+import type { SyncEngine } from '../sync/engine.ts';
 
 export interface Running {
   client: KubeClient;
@@ -74,7 +70,11 @@ export async function startController(config: Config, log: Logger, opts: { clien
 
   // Sync engine (mode all or sync): keeps secretObjects Secrets current from Key Vault.
   const syncAbort = new AbortController();
-  const sync = config.mode === 'all' || config.mode === 'sync' ? createSyncEngine(config, { client, log, events, metrics, isLeader, signal: syncAbort.signal, scope }) : undefined;
+  // Loaded only when used: the Azure SDK and PKCS#12 reader cost tens of MB a reloader-only replica need not carry.
+  const sync =
+    config.mode === 'all' || config.mode === 'sync'
+      ? (await import('./sync.ts')).createSyncEngine(config, { client, log, events, metrics, isLeader, signal: syncAbort.signal, scope })
+      : undefined;
   sync?.start();
 
   let elector: LeaderElector | undefined;
@@ -161,42 +161,4 @@ export async function startController(config: Config, log: Logger, opts: { clien
       await http.close();
     },
   };
-}
-
-const SYNC_ERROR_REASONS: readonly SyncErrorReason[] = ['invalid', 'identity', 'read', 'throttled', 'render', 'write', 'not_owned'];
-
-/** The sync engine and its edges (workload identity, Key Vault, Secret writer), from the config's sync block. */
-function createSyncEngine(config: Config, deps: { client: KubeClient; log: Logger; events: EventRecorder; metrics: Metrics; isLeader: () => boolean; signal: AbortSignal; scope: NamespaceScope }): SyncEngine {
-  const { client, log, events, metrics } = deps;
-  return new SyncEngine({
-    client,
-    log,
-    events,
-    identities: new WorkloadIdentities({ client, log, authorityHost: config.sync.authorityHost }),
-    keyVault: new KeyVaultClients({
-      log,
-      requestsPerSecond: config.sync.vaultRequestsPerSecond,
-      signal: deps.signal,
-      metrics: {
-        request: (vault, operation, result, seconds) => {
-          metrics.keyvaultRequests.inc({ vault, operation, result });
-          metrics.keyvaultRequestSeconds.observe({ operation }, seconds);
-        },
-      },
-    }),
-    writer: new SecretWriter({ client, events, log, metrics: { write: (result) => metrics.secretWrites.inc({ result }) } }),
-    metrics: {
-      syncError: (namespace, name, reason) => metrics.syncErrors.inc({ namespace, class: name, reason }),
-      syncSuccess: (namespace, name, atMs) => metrics.syncLastSuccess.set({ namespace, class: name }, atMs / 1000),
-      forget: (namespace, name) => {
-        metrics.syncLastSuccess.remove({ namespace, class: name });
-        for (const reason of SYNC_ERROR_REASONS) metrics.syncErrors.remove({ namespace, class: name, reason });
-      },
-    },
-    scope: deps.scope,
-    pollIntervalMs: config.sync.pollIntervalMs,
-    syncAll: config.sync.all,
-    defaultServiceAccount: config.sync.defaultServiceAccount,
-    isLeader: deps.isLeader,
-  });
 }

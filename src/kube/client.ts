@@ -1,10 +1,11 @@
 // The one way this project talks to the API server: JSON requests and watch
-// streams over the connection settings of a KubeConfig (client-node handles
-// auth and TLS). Raw paths keep CRDs, patches and pagination uniform and
-// under our control; objects are typed with client-node's models.
-import { KubeConfig, Watch } from '@kubernetes/client-node';
-import { fetch } from 'undici';
-import { RequestContext, HttpMethod } from '@kubernetes/client-node';
+// streams over node:https with a keep-alive agent. Raw paths keep CRDs,
+// patches and pagination uniform and under our control; objects are typed
+// with client-node's models (types only: erased at run time).
+import http from 'node:http';
+import https from 'node:https';
+import { createInterface } from 'node:readline';
+import { loadConnection, type Connection } from './connection.ts';
 
 export const PATCH = {
   strategicMerge: 'application/strategic-merge-patch+json',
@@ -33,63 +34,129 @@ export interface RequestOptions {
 export type WatchEvent = { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR'; object: any };
 
 export interface KubeClient {
-  readonly config: KubeConfig;
+  readonly connection: Connection;
   /** Counts requests by verb, for metrics and for benchmarks that assert "no LIST per event". */
   readonly onRequest: Set<(verb: string, path: string) => void>;
   request<T = any>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, opts?: RequestOptions): Promise<T>;
+  /** Resolves once the server has accepted the watch (or it failed, reported through onDone). */
   watch(path: string, query: Record<string, string | number | boolean | undefined>, onEvent: (e: WatchEvent) => void, onDone: (err: unknown) => void): Promise<AbortController>;
 }
 
-export function loadKubeConfig(file?: string, context?: string): KubeConfig {
-  const kc = new KubeConfig();
-  if (file) kc.loadFromFile(file);
-  else kc.loadFromDefault();
-  if (context) kc.setCurrentContext(context);
-  if (!kc.getCurrentCluster()) throw new Error('no Kubernetes cluster configured: pass --kubeconfig, set KUBECONFIG, or run in a pod');
-  return kc;
+export function loadKubeConfig(file?: string, context?: string): Connection {
+  return loadConnection(file, context);
 }
 
-export function createKubeClient(config: KubeConfig): KubeClient {
-  const server = config.getCurrentCluster()?.server;
-  if (!server) throw new Error('the kubeconfig has no current cluster');
-  const watcher = new Watch(config);
+const REQUEST_TIMEOUT_MS = 30_000;
+
+export function createKubeClient(connection: Connection): KubeClient {
   const onRequest = new Set<(verb: string, path: string) => void>();
   const notify = (verb: string, path: string) => onRequest.forEach((f) => f(verb, path));
+  const transport = connection.server.startsWith('https:') ? https : http;
+
+  const url = (path: string, query: Record<string, string | number | boolean | undefined> = {}) => {
+    const u = new URL(connection.server + path);
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) u.searchParams.set(k, String(v));
+    return u;
+  };
+
+  const open = async (method: string, u: URL, headers: Record<string, string>, signal: AbortSignal, body?: string) => {
+    const auth = await connection.headers();
+    return new Promise<http.IncomingMessage>((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      // Aborting destroys the request, whose errors every caller listens for; the listener
+      // goes once the exchange is over, so a late timeout never touches a finished request.
+      const req = transport.request(u, { method, agent: connection.agent, headers: { ...auth, ...headers } }, (res) => {
+        res.on('close', () => signal.removeEventListener('abort', onAbort));
+        resolve(res);
+      });
+      const onAbort = () => req.destroy();
+      signal.addEventListener('abort', onAbort, { once: true });
+      req.on('error', (err) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      });
+      req.end(body);
+    });
+  };
+
+  const readText = (res: http.IncomingMessage) =>
+    new Promise<string>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      res.on('error', reject);
+    });
+
+  const statusError = (method: string, path: string, status: number, text: string) => {
+    let reason = http.STATUS_CODES[status] ?? 'Error';
+    let message = text;
+    try {
+      const s = JSON.parse(text) as { reason?: string; message?: string };
+      reason = s.reason ?? reason;
+      message = s.message ?? message;
+    } catch {
+      // Not a Status object.
+    }
+    return new KubeError(status, reason, `${method} ${path}: ${status} ${reason}: ${message}`);
+  };
 
   return {
-    config,
+    connection,
     onRequest,
     async request(method, path, opts = {}) {
-      const url = new URL(server + path);
-      for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-      const ctx = new RequestContext(url.toString(), method as HttpMethod);
-      await config.applySecurityAuthentication(ctx);
-      const headers: Record<string, string> = { ...ctx.getHeaders(), accept: opts.accept ?? 'application/json' };
+      const headers: Record<string, string> = { accept: opts.accept ?? 'application/json' };
       let body: string | undefined;
       if (opts.body !== undefined) {
         body = JSON.stringify(opts.body);
         headers['content-type'] = opts.contentType ?? 'application/json';
+        headers['content-length'] = String(Buffer.byteLength(body));
       }
       notify(verbOf(method, path), path);
-      const res = await fetch(url, { method, headers, body, dispatcher: ctx.getDispatcher(), signal: opts.signal ?? AbortSignal.timeout(30_000) });
-      const text = await res.text();
-      if (!res.ok) {
-        let reason = res.statusText;
-        let message = text;
-        try {
-          const status = JSON.parse(text) as { reason?: string; message?: string };
-          reason = status.reason ?? reason;
-          message = status.message ?? message;
-        } catch {
-          // Not a Status object.
-        }
-        throw new KubeError(res.status, reason, `${method} ${path}: ${res.status} ${reason}: ${message}`);
-      }
+      const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+      const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+      const res = await open(method, url(path, opts.query), headers, signal, body);
+      const text = await readText(res);
+      const status = res.statusCode ?? 0;
+      if (status < 200 || status >= 300) throw statusError(method, path, status, text);
       return (text ? JSON.parse(text) : undefined) as any;
     },
     async watch(path, query, onEvent, onDone) {
       notify('WATCH', path);
-      return watcher.watch(path, query, (type, object) => onEvent({ type: type as WatchEvent['type'], object }), onDone);
+      const abort = new AbortController();
+      let done = false;
+      const finish = (err: unknown) => {
+        if (done) return;
+        done = true;
+        abort.abort();
+        onDone(err);
+      };
+      try {
+        const res = await open('GET', url(path, { ...query, watch: 'true' }), { accept: 'application/json' }, abort.signal);
+        if (res.statusCode !== 200) {
+          const text = await readText(res).catch(() => '');
+          const err = statusError('WATCH', path, res.statusCode ?? 0, text);
+          finish(Object.assign(err, { statusCode: err.status }));
+          return abort;
+        }
+        const lines = createInterface({ input: res, crlfDelay: Infinity });
+        // readline re-emits the stream's errors; the stream's own handler below reports them.
+        lines.on('error', () => undefined);
+        lines.on('line', (line) => {
+          if (!line) return;
+          let e: WatchEvent;
+          try {
+            e = JSON.parse(line) as WatchEvent;
+          } catch {
+            return;
+          }
+          onEvent(e);
+        });
+        res.on('error', (err) => finish(abort.signal.aborted ? null : err));
+        res.on('close', () => finish(null));
+      } catch (err) {
+        finish(abort.signal.aborted ? null : err);
+      }
+      return abort;
     },
   };
 }

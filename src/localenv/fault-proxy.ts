@@ -100,6 +100,8 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
       (up) => {
         entry.status = up.statusCode ?? 0;
         res.writeHead(up.statusCode ?? 502, up.headers);
+        // A watch with nothing to report yet must still reach the client as accepted.
+        res.flushHeaders();
         const stream = { frozen: false, res };
         streams.add(stream);
         up.on('data', (chunk) => {
