@@ -4,6 +4,7 @@
 // same reconcile of the same observed state, so none of them restarts anything
 // that has not changed.
 import PQueue from 'p-queue';
+import { SlidingWindowLimiter } from '../core/rate-limit.ts';
 import { KubeError, PATCH, type KubeClient } from '../kube/client.ts';
 import type { EventRecorder, EventType, ObjectRef } from '../kube/events.ts';
 import { errMessage, Informer, type InformerEvent } from '../kube/informer.ts';
@@ -66,6 +67,7 @@ export class ReloaderController {
   readonly mounted: MountedVersions | undefined;
   private readonly opts: ReloaderOptions;
   private readonly patches: PQueue;
+  private readonly restartRate: SlidingWindowLimiter;
   private readonly pending = new Map<string, PendingChange>();
   private readonly inFlight = new Set<string>();
   private readonly warnedProblems = new Map<string, string>();
@@ -117,7 +119,10 @@ export class ReloaderController {
         this.queue.addAfter(key, 2000 + Math.random() * 3000);
       },
     });
-    this.patches = new PQueue({ concurrency: 8, intervalCap: Math.max(1, Math.floor(opts.restartsPerSecond)), interval: 1000 });
+    this.patches = new PQueue({ concurrency: 8 });
+    // restartsPerSecond may be fractional (0.5: one restart per 2 s).
+    const perWindow = Math.max(1, Math.floor(opts.restartsPerSecond));
+    this.restartRate = new SlidingWindowLimiter({ limit: perWindow, windowMs: (1000 * perWindow) / opts.restartsPerSecond });
 
     // When the namespace selection changes, caches re-list so they hold exactly what is in scope.
     opts.scope.onChange(() => this.informers.forEach((i) => i.relist()));
@@ -302,6 +307,7 @@ export class ReloaderController {
     let done: { changed: string[] } | undefined;
     try {
       done = await this.patches.add(async () => {
+        await this.restartRate.acquire();
         const current = this.workloads.get(w.kind)?.get(`${w.namespace}/${w.name}`);
         const again = current ? this.decisionFor(current) : undefined;
         if (!current || again?.action !== 'restart') return undefined;
