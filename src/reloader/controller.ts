@@ -307,16 +307,20 @@ export class ReloaderController {
     let done: { changed: string[] } | undefined;
     try {
       done = await this.patches.add(async () => {
-        await this.restartRate.acquire();
-        const current = this.workloads.get(w.kind)?.get(`${w.namespace}/${w.name}`);
-        const again = current ? this.decisionFor(current) : undefined;
-        if (!current || again?.action !== 'restart') return undefined;
-        const reason = `${describe(again.changed)} changed`;
-        await this.patch(current, {
-          metadata: { resourceVersion: current.resourceVersion, annotations: { [ANNOTATIONS.baseline]: formatBaseline(again.baseline) } },
-          spec: { template: { metadata: { annotations: { [ANNOTATIONS.restartedAt]: new Date(this.now()).toISOString(), [ANNOTATIONS.restartReason]: reason } } } },
-        });
-        return { changed: again.changed };
+        const release = await this.restartRate.acquire();
+        try {
+          const current = this.workloads.get(w.kind)?.get(`${w.namespace}/${w.name}`);
+          const again = current ? this.decisionFor(current) : undefined;
+          if (!current || again?.action !== 'restart') return undefined;
+          const reason = `${describe(again.changed)} changed`;
+          await this.patch(current, {
+            metadata: { resourceVersion: current.resourceVersion, annotations: { [ANNOTATIONS.baseline]: formatBaseline(again.baseline) } },
+            spec: { template: { metadata: { annotations: { [ANNOTATIONS.restartedAt]: new Date(this.now()).toISOString(), [ANNOTATIONS.restartReason]: reason } } } },
+          });
+          return { changed: again.changed };
+        } finally {
+          release();
+        }
       });
     } catch (err) {
       this.inFlight.delete(key);
