@@ -1,0 +1,67 @@
+// What every scenario gets: the control plane, the benchmark's writer and
+// Deployment tracker, the objects' layout, and how to start the controller.
+import type { KubeClient } from '../../src/kube/client.ts';
+import type { LocalCluster } from '../../src/localenv/cluster.ts';
+import type { Api } from './api.ts';
+import { ControllerProcess } from './controller.ts';
+import { CpuMeter } from './cpu.ts';
+import { CONTROLLER_NAMESPACE, type Layout, type Scale } from './fixtures.ts';
+import type { DeploymentTracker } from './tracker.ts';
+
+export interface Plan {
+  quick: boolean;
+  coldStarts: number;
+  warmStarts: number;
+  /** Warm starts of the compiled build (what the image runs), for its memory. */
+  builtStarts: number;
+  reactionUpdates: number;
+  burstSize: number;
+  burstRounds: number;
+  /** Concurrent requests the benchmark fires a burst with. */
+  burstConcurrency: number;
+  steadyWindows: number;
+  steadyWindowSeconds: number;
+  restartsPerSecond: number;
+  maxInFlight: number;
+  /** The longest a scenario waits for the Deployment controller to catch up before a measurement. */
+  settleCapMs: number;
+  /** The same before the steady-state windows, which need a truly quiet cluster. */
+  steadySettleCapMs: number;
+}
+
+export interface Context {
+  cluster: LocalCluster;
+  api: Api;
+  client: KubeClient;
+  tracker: DeploymentTracker;
+  layout: Layout;
+  scale: Scale;
+  plan: Plan;
+  /** Node flags for every controller process (profiling). */
+  nodeArgs: string[];
+  log(message: string): void;
+}
+
+/** The flags every scenario runs the controller with: settle 0 and no per-workload rate limit, so reaction is measured, not waited for. */
+export function controllerArgs(plan: Plan): string[] {
+  return [
+    '--settle', '0s',
+    '--min-restart-interval', '0s',
+    '--restarts-per-second', String(plan.restartsPerSecond),
+    '--max-in-flight', String(plan.maxInFlight),
+    '--log-level', 'info',
+  ];
+}
+
+export function startController(ctx: Context, keySecret: string, label: string, main?: string): Promise<ControllerProcess> {
+  return ControllerProcess.start({ cluster: ctx.cluster, namespace: CONTROLLER_NAMESPACE, keySecret, args: controllerArgs(ctx.plan), nodeArgs: ctx.nodeArgs, label, main });
+}
+
+/** Starts measuring CPU of the controller (if given), the control plane's processes and this benchmark. */
+export function cpuMeter(ctx: Context, controller?: ControllerProcess): CpuMeter {
+  const pids: Record<string, number> = {};
+  if (controller) pids['controller'] = controller.pid;
+  for (const [name, p] of Object.entries(ctx.cluster.processes)) pids[name] = p.pid;
+  pids['benchmark'] = process.pid;
+  return new CpuMeter(pids);
+}
