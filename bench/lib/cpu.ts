@@ -4,7 +4,6 @@
 // box while it was measured.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import os from 'node:os';
 
 const CLOCK_TICKS = (() => {
   try {
@@ -79,5 +78,3 @@ export class CpuMeter {
     };
   }
 }
-
-export const CORES = os.availableParallelism();
