@@ -25,7 +25,12 @@ export interface PodInfo {
   name: string;
   ownerKind: string;
   ownerName: string;
-  /** controller-revision-hash (StatefulSet) or pod-template-generation (DaemonSet). */
+  /**
+   * The revision to compare with the workload's: a StatefulSet's pods by their
+   * controller-revision-hash (its updateRevision), a DaemonSet's by their
+   * pod-template-generation (its template generation) although they carry a
+   * controller-revision-hash too.
+   */
   revision: string | undefined;
 }
 
@@ -73,7 +78,7 @@ export function projectPod(obj: any): PodInfo | null {
     name: obj.metadata?.name ?? '',
     ownerKind: owner.kind,
     ownerName: owner.name,
-    revision: labels['controller-revision-hash'] ?? labels['pod-template-generation'],
+    revision: owner.kind === 'DaemonSet' ? labels['pod-template-generation'] : labels['controller-revision-hash'],
   };
 }
 
