@@ -19,7 +19,7 @@ const cluster = needsCluster ? await startCluster({ progress: log }) : undefined
 let stateFile: string | undefined;
 if (cluster) {
   stateFile = path.join(cluster.dir, 'state.json');
-  const state: EnvState = { kubeconfig: cluster.kubeconfig, server: cluster.server, caFile: cluster.caFile, adminToken: cluster.adminToken, dir: cluster.dir };
+  const state: EnvState = { kubeconfig: cluster.kubeconfig, server: cluster.server, issuer: cluster.issuer, caFile: cluster.caFile, adminToken: cluster.adminToken, dir: cluster.dir };
   await writeFile(stateFile, JSON.stringify(state));
   log(`shared control plane up in ${((Date.now() - started) / 1000).toFixed(1)}s`);
 }

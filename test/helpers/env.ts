@@ -14,6 +14,8 @@ export const ENV_STATE_VAR = 'KVR_TESTENV';
 export interface EnvState {
   kubeconfig: string;
   server: string;
+  /** The service-account issuer (the API server's URL). */
+  issuer: string;
   caFile: string;
   adminToken: string;
   dir: string;
@@ -46,6 +48,7 @@ export async function privateEnv(opts: { crds?: boolean } = {}): Promise<TestEnv
   return {
     kubeconfig: cluster.kubeconfig,
     server: cluster.server,
+    issuer: cluster.issuer,
     caFile: cluster.caFile,
     adminToken: cluster.adminToken,
     dir: cluster.dir,
