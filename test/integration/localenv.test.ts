@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KubeError } from '../../src/kube/client.ts';
-import { SERVICE_ACCOUNT_ISSUER } from '../../src/localenv/cluster.ts';
+import { readFileSync } from 'node:fs';
+import { httpsGet } from '../../src/localenv/cluster.ts';
 import { verifyJwt } from '../../src/localenv/jwt.ts';
 import { createNamespace, serviceAccountClient, testEnv } from '../helpers/env.ts';
 import { createDeployment, deployment, replicaSetsOf, waitRolledOut } from '../helpers/workloads.ts';
@@ -50,16 +51,32 @@ describe('local environment', () => {
       body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: ['api://AzureADTokenExchange'], expirationSeconds: 3600 } },
     });
     const discovery = await env.client.request('GET', '/.well-known/openid-configuration');
-    assert.equal(discovery.issuer, SERVICE_ACCOUNT_ISSUER);
+    const issuer = env.server;
+    assert.equal(discovery.issuer, issuer, 'the issuer is the API server\'s own URL');
+    assert.equal(discovery.jwks_uri, `${issuer}/openid/v1/jwks`);
     const jwks = await env.client.request('GET', '/openid/v1/jwks', { accept: 'application/jwk-set+json' });
-    const claims = verifyJwt(tr.status.token, jwks, { issuer: SERVICE_ACCOUNT_ISSUER, audience: 'api://AzureADTokenExchange' });
+    const claims = verifyJwt(tr.status.token, jwks, { issuer, audience: 'api://AzureADTokenExchange' });
     assert.equal(claims.sub, `system:serviceaccount:${ns}:workload`);
     // The same token must not pass for another audience, nor with a flipped signature bit.
-    assert.throws(() => verifyJwt(tr.status.token, jwks, { issuer: SERVICE_ACCOUNT_ISSUER, audience: 'https://kubernetes.default.svc' }), /audience/);
+    assert.throws(() => verifyJwt(tr.status.token, jwks, { issuer, audience: 'https://kubernetes.default.svc' }), /audience/);
     const [h, c, s] = tr.status.token.split('.');
     const sig = Buffer.from(s, 'base64url');
     sig[0] = sig[0]! ^ 1;
-    assert.throws(() => verifyJwt(`${h}.${c}.${sig.toString('base64url')}`, jwks, { issuer: SERVICE_ACCOUNT_ISSUER, audience: 'api://AzureADTokenExchange' }), /signature/);
+    assert.throws(() => verifyJwt(`${h}.${c}.${sig.toString('base64url')}`, jwks, { issuer, audience: 'api://AzureADTokenExchange' }), /signature/);
+  });
+
+  it('the issuer\'s discovery document and JWKS are readable without credentials, and nothing else is', async () => {
+    const env = await testEnv();
+    const ca = readFileSync(env.caFile);
+    const discovery = await httpsGet(`${env.server}/.well-known/openid-configuration`, ca);
+    assert.equal(discovery.status, 200, discovery.body);
+    const jwksUri = JSON.parse(discovery.body).jwks_uri as string;
+    const jwks = await httpsGet(jwksUri, ca);
+    assert.equal(jwks.status, 200, jwks.body);
+    assert.ok(JSON.parse(jwks.body).keys.length >= 1);
+    for (const path of ['/api/v1/namespaces', '/api/v1/namespaces/default/secrets', '/apis/apps/v1/deployments']) {
+      assert.equal((await httpsGet(`${env.server}${path}`, ca)).status, 403, `${path} is refused to an anonymous client`);
+    }
   });
 
   it('a restricted service account is refused what RBAC does not grant and allowed what it does', async () => {
