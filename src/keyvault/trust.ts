@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
+import { createDefaultHttpClient, createPipelineFromOptions, createPipelineRequest } from '@azure/core-rest-pipeline';
 
 export class TrustConfigError extends Error {}
 
@@ -68,4 +69,24 @@ export function tlsFailureHint(err: unknown, host: string): string | undefined {
     at = (at as { cause?: unknown }).cause;
   }
   return undefined;
+}
+
+/**
+ * Why `url` cannot be reached, found by asking it once through the Azure
+ * SDK's own pipeline (the same proxy and trust): for failures a library
+ * reports without their cause (MSAL's network_error). Undefined when it
+ * answers, whatever the status; `tls` when its certificate is the problem.
+ */
+export async function diagnoseConnection(url: string, timeoutMs = 10_000): Promise<{ message: string; tls: boolean } | undefined> {
+  const host = new URL(url).host;
+  try {
+    await createPipelineFromOptions({ retryOptions: { maxRetries: 0 } }).sendRequest(createDefaultHttpClient(), createPipelineRequest({ url, method: 'GET', timeout: timeoutMs }));
+    return undefined;
+  } catch (err) {
+    const status = (err as { statusCode?: unknown }).statusCode;
+    if (typeof status === 'number') return { message: `${host} answers ${status}`, tls: false };
+    const hint = tlsFailureHint(err, host);
+    if (hint !== undefined) return { message: hint, tls: true };
+    return { message: `${host} cannot be reached: ${(err as { code?: string }).code ?? (err as Error).message}`, tls: false };
+  }
 }

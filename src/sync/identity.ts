@@ -8,7 +8,7 @@
 // another, so one namespace can never read with another namespace's identity.
 import { ClientAssertionCredential, type AccessToken, type GetTokenOptions, type TokenCredential } from '@azure/identity';
 import type { CloudEnvironment } from '../keyvault/cloud.ts';
-import { tlsFailureHint } from '../keyvault/trust.ts';
+import { diagnoseConnection, tlsFailureHint } from '../keyvault/trust.ts';
 import { KubeError, type KubeClient } from '../kube/client.ts';
 import type { Logger } from '../log.ts';
 import { identityKey, type ReadIdentity } from './reads.ts';
@@ -234,7 +234,9 @@ export class WorkloadIdentities {
           return await inner.getToken(scopes, options);
         } catch (err) {
           if (assertionError instanceof IdentityError) throw assertionError;
-          throw exchangeError(err, { clientID, tenantId, subject, authorityHost: authority.authorityHost });
+          // MSAL reports a failed connection as network_error and drops its cause: find it.
+          const cause = /network_error/.test(errorText(err)) ? await diagnoseConnection(authority.authorityHost) : undefined;
+          throw exchangeError(err, { clientID, tenantId, subject, authorityHost: authority.authorityHost, cause });
         }
       },
     };
@@ -251,15 +253,34 @@ function tokenRequestError(err: unknown, namespace: string, serviceAccount: stri
   return new IdentityError('token-request-failed', `TokenRequest for service account ${serviceAccount} in namespace ${namespace} failed: ${(err as Error).message}`);
 }
 
-function exchangeError(err: unknown, ctx: { clientID: string; tenantId: string; subject: string; authorityHost: string }): IdentityError {
+function exchangeError(err: unknown, ctx: { clientID: string; tenantId: string; subject: string; authorityHost: string; cause?: { message: string; tls: boolean } | undefined }): IdentityError {
   const text = errorText(err);
-  const aadsts = /AADSTS\d+[^\n]*/.exec(text)?.[0];
-  if (aadsts !== undefined) {
-    const description = aadsts.replace(/\s*Trace ID:.*$/, '');
-    return new IdentityError('federation-rejected', `federated credential rejected: Entra refused to exchange the token of ${ctx.subject} for client ID ${ctx.clientID} in tenant ${ctx.tenantId}: ${description} — add a federated identity credential for subject ${ctx.subject} (issuer: the cluster's service-account issuer, audience ${TOKEN_EXCHANGE_AUDIENCE}) to that app, or set the class's clientID to an app that has one`);
+  const aadsts = /AADSTS(\d+)[^\n|]*/.exec(text);
+  if (aadsts !== null) {
+    const description = aadsts[0].replace(/\s*Trace ID:.*$/, '').trim();
+    return new IdentityError('federation-rejected', `federated credential rejected: Entra refused to exchange the token of ${ctx.subject} for client ID ${ctx.clientID} in tenant ${ctx.tenantId}: ${description} — ${refusalAdvice(aadsts[1] ?? '', description, ctx)}`);
   }
-  const why = tlsFailureHint(err, new URL(ctx.authorityHost).host) ?? text.split('\n')[0];
+  const host = new URL(ctx.authorityHost).host;
+  const cause = ctx.cause;
+  const what = cause?.message ?? (text.split('\n')[0] ?? '').split(' | ')[0];
+  const why = tlsFailureHint(err, host) ?? (cause?.tls ? cause.message : `${what} — Entra did not answer as expected: check that ${host} is reachable from the controller (egress proxy, firewall); the class is retried with backoff`);
   return new IdentityError('authority-unreachable', `could not get a token from ${ctx.authorityHost} for client ID ${ctx.clientID} in tenant ${ctx.tenantId} (${ctx.subject}): ${why}`);
+}
+
+// What to do about an Entra refusal, by its AADSTS code (and, for the federation
+// code Entra uses for several causes, by what its description says).
+function refusalAdvice(code: string, description: string, ctx: { clientID: string; tenantId: string; subject: string }): string {
+  const timing = /expired|not yet valid|valid time range|lifetime/i.test(description);
+  if (code === '700024' || (code === '700213' && timing)) {
+    return 'the service-account token was judged outside its lifetime: check that the clocks of the cluster and of Entra agree';
+  }
+  if (code === '500011') return 'Entra does not know the Key Vault resource of the class\'s cloud: check the cloud (cloudName, or the resourceIdentifiers.keyVault of its environment file)';
+  if (code === '700016') return `no application with client ID ${ctx.clientID} in tenant ${ctx.tenantId}: check the class's clientID and tenantId`;
+  if (code === '90002' || code === '90023') return `tenant ${ctx.tenantId} is not known to Entra: check the class's tenantId`;
+  if (code === '700213' || code === '70021' || code === '70025') {
+    return `add a federated identity credential for subject ${ctx.subject} (issuer: the cluster's service-account issuer, audience ${TOKEN_EXCHANGE_AUDIENCE}) to that app, or set the class's clientID to an app that has one`;
+  }
+  return `check the app registration of client ID ${ctx.clientID} and its federated identity credential for ${ctx.subject}`;
 }
 
 // The message of an error and of its causes: MSAL and @azure/identity wrap.
