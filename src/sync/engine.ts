@@ -200,7 +200,8 @@ export class SyncEngine {
       this.forgetClass(e.key, e.old);
       return;
     }
-    if (e.type === 'update' && e.old.parsed.ok && e.value.parsed.ok) this.warnRemoved(e.value, removedSecretObjects(e.old.parsed.value, e.value.parsed.value));
+    // Every replica sees the edit; only the leader says so.
+    if (e.type === 'update' && e.old.parsed.ok && e.value.parsed.ok && this.opts.isLeader()) this.warnRemoved(e.value, removedSecretObjects(e.old.parsed.value, e.value.parsed.value));
     this.queue.add(e.key);
   }
 
@@ -224,6 +225,8 @@ export class SyncEngine {
       // A failing class is tried again sooner than its interval at first, then less and less often.
       const delay = !ok && failures > 0 ? failureRetryDelayMs(failures, intervalMs, this.random) : nextPollAt(this.now(), intervalMs, this.random) - this.now();
       if (this.classes.get(key) !== undefined) this.queue.addAfter(key, delay);
+      // Deleted while it synced: what the sync recorded after the delete is dropped too.
+      else this.forgetClass(key, entry);
     }
   }
 

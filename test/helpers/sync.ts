@@ -86,7 +86,7 @@ export async function getSecret(client: KubeClient, ns: string, name: string): P
 
 /** The Secret's data decoded, once it exists (and, with `until`, once it satisfies it). */
 export async function secretData(client: KubeClient, ns: string, name: string, until: (data: Record<string, Buffer>) => boolean = () => true, timeoutMs = 60_000): Promise<Record<string, Buffer>> {
-  return eventually(`Secret ${ns}/${name}${until.toString().length > 12 ? ' as expected' : ''}`, async () => {
+  return eventually(`Secret ${ns}/${name} with the expected data`, async () => {
     const s = await getSecret(client, ns, name);
     if (s === undefined) return undefined;
     const data = Object.fromEntries(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')]));
