@@ -11,7 +11,7 @@ import { errMessage, Informer, type InformerEvent } from '../kube/informer.ts';
 import { WorkQueue } from '../kube/queue.ts';
 import type { NamespaceScope } from '../kube/scope.ts';
 import type { Logger } from '../log.ts';
-import { ANNOTATIONS, type AnnotationOptions } from './annotations.ts';
+import { ANNOTATIONS, type AnnotationOptions, type Problem } from './annotations.ts';
 import { decide, formatBaseline, parseBaseline, type Baseline, type Decision, type Inputs } from './decide.ts';
 import { MountedVersions } from './mounted.ts';
 import type { Keyring } from './digest.ts';
@@ -170,6 +170,7 @@ export class ReloaderController {
 
   private onSecret(e: InformerEvent<SecretInfo>): void {
     const info = e.type === 'delete' ? e.old : e.value;
+    if (e.type === 'delete') this.warnedProblems.delete(secretRef(info.namespace, info.name));
     if (e.type === 'update' && e.old.digest === e.value.digest && e.old.ignored === e.value.ignored) return;
     const at = this.now();
     for (const wk of this.dependentsOf(secretRef(info.namespace, info.name))) {
@@ -243,6 +244,7 @@ export class ReloaderController {
       lastChangeAt: pending?.since ?? this.now(),
       firstChangeAt: pending?.firstEventAt,
       maxSettleMs: Math.max(5 * settleMs, MAX_SETTLE_FLOOR_MS),
+      held: w.policy?.held,
     });
   }
 
@@ -363,13 +365,22 @@ export class ReloaderController {
     this.opts.events.emit(ref, type, reason, message);
   }
 
+  /** One InvalidAnnotation Warning per distinct set of problems: on the workload, and on each Secret it uses whose ignore is malformed. */
   private warnProblems(key: string, w: WorkloadInfo): void {
-    const text = w.problems.map((p) => `${p.annotation}: ${p.message}`).join('; ');
+    this.warnOnce(key, { apiVersion: WORKLOAD_RESOURCES[w.kind].apiVersion, kind: w.kind, namespace: w.namespace, name: w.name, uid: w.uid }, w.problems);
+    for (const name of w.deps.secrets) {
+      const s = this.secrets.get(`${w.namespace}/${name}`);
+      if (s?.problems) this.warnOnce(secretRef(w.namespace, name), { apiVersion: 'v1', kind: 'Secret', namespace: w.namespace, name }, s.problems);
+    }
+  }
+
+  private warnOnce(key: string, ref: ObjectRef, problems: readonly Problem[]): void {
+    const text = problems.map((p) => `${p.annotation}: ${p.message}`).join('; ');
     if (text === (this.warnedProblems.get(key) ?? '')) return;
     this.warnedProblems.set(key, text);
     if (!text) return;
-    this.event({ apiVersion: WORKLOAD_RESOURCES[w.kind].apiVersion, kind: w.kind, namespace: w.namespace, name: w.name, uid: w.uid }, 'Warning', 'InvalidAnnotation', text);
-    this.opts.log.warn({ workload: key, problems: w.problems }, 'invalid annotation');
+    this.event(ref, 'Warning', 'InvalidAnnotation', text);
+    this.opts.log.warn({ object: `${ref.kind}/${ref.namespace}/${ref.name}`, problems }, 'invalid annotation');
   }
 }
 
