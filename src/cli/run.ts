@@ -56,6 +56,7 @@ export async function startController(config: Config, log: Logger, opts: { clien
       minRestartIntervalMs: config.reloader.minRestartIntervalMs,
       restartsPerSecond: config.reloader.restartsPerSecond,
       maxInFlight: config.reloader.maxInFlight,
+      rolloutTimeoutMs: config.reloader.rolloutTimeoutMs,
       dryRun: config.dryRun,
       isLeader,
       metrics: {
@@ -63,6 +64,7 @@ export async function startController(config: Config, log: Logger, opts: { clien
         reaction: (s) => metrics.reactionSeconds.observe(s),
         deferred: (reason) => metrics.deferred.inc({ reason }),
         queueDepth: (n) => metrics.queueDepth.set(n),
+        rollouts: (state, n) => metrics.rollouts.set({ state }, n),
       },
     });
     reloader.start();
