@@ -95,7 +95,7 @@ export async function startController(config: Config, log: Logger, opts: { clien
         metrics.leader.set(1);
         log.info({ identity: config.leaderElection.identity }, 'leading: acting on changes');
         // Level-triggered: look at everything once; unchanged workloads stay untouched.
-        void reloader?.waitForSync().then(() => reloader?.resyncAll());
+        void reloader?.waitForSync().then(() => reloader?.startLeading());
         void sync?.waitForSync().then(() => sync?.resyncAll());
       },
       onStoppedLeading: (reason) => {

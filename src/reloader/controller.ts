@@ -4,11 +4,12 @@
 // same reconcile of the same observed state, so none of them restarts anything
 // that has not changed.
 import PQueue from 'p-queue';
+import { formatDuration } from '../core/duration.ts';
 import { SlidingWindowLimiter } from '../core/rate-limit.ts';
 import { KubeError, PATCH, type KubeClient } from '../kube/client.ts';
 import type { EventRecorder, EventType, ObjectRef } from '../kube/events.ts';
 import { errMessage, Informer, type InformerEvent } from '../kube/informer.ts';
-import { WorkQueue } from '../kube/queue.ts';
+import { DEFAULT_RETRY, WorkQueue } from '../kube/queue.ts';
 import type { NamespaceScope } from '../kube/scope.ts';
 import type { Logger } from '../log.ts';
 import { ANNOTATIONS, type AnnotationOptions, type Problem } from './annotations.ts';
@@ -54,6 +55,9 @@ export interface ReloaderOptions {
 
 export const DEFAULT_ROLLOUT_TIMEOUT_MS = 10 * 60_000;
 
+/** The Warning given when a write is refused, by what the write was for. */
+const REFUSED = { restart: ['Warning', 'RestartFailed'], baseline: ['Warning', 'BaselineFailed'] } as const;
+
 /** However often an input keeps changing, a restart waits at most this long (or 5 settle windows). */
 const MAX_SETTLE_FLOOR_MS = 30_000;
 
@@ -81,6 +85,8 @@ export class ReloaderController {
   private readonly rolloutSince = new Map<string, number>();
   private readonly rolloutTimeoutMs: number;
   private readonly warnedProblems = new Map<string, string>();
+  /** The last write failure reported per workload: one Warning per distinct error, not one per retry. */
+  private readonly reportedFailures = new Map<string, string>();
   private readonly now: () => number;
 
   constructor(opts: ReloaderOptions) {
@@ -127,8 +133,10 @@ export class ReloaderController {
           this.queue.addAfter(key, 200 + Math.random() * 300);
           return;
         }
-        opts.log.error({ workload: key, err: errMessage(err) }, 'reconcile failed; retrying');
-        this.queue.addAfter(key, 2000 + Math.random() * 3000);
+        // Refused (403 RBAC, 422 admission, …) or failed: back off per workload, so a
+        // permanent refusal costs one request every few minutes, not every few seconds.
+        const retryInMs = Math.round(this.queue.addRateLimited(key));
+        opts.log.error({ workload: key, err: errMessage(err), attempt: this.queue.failuresOf(key), retryInMs }, 'reconcile failed; retrying');
       },
     });
     this.patches = new PQueue({ concurrency: 8 });
@@ -168,6 +176,24 @@ export class ReloaderController {
     return this.informers.every((i) => i.healthy());
   }
 
+  /**
+   * A new leadership term starts with a clean slate: nothing a standby saw or
+   * an earlier term held (settle windows, in-flight rollouts, reported
+   * failures, backoffs) carries over; every workload is examined afresh.
+   */
+  startLeading(): void {
+    this.pending.clear();
+    this.inFlight.clear();
+    this.stalled.clear();
+    this.rolloutSince.clear();
+    this.warnedProblems.clear();
+    this.reportedFailures.clear();
+    this.queue.forgetAll();
+    this.opts.metrics.rollouts('rolling', 0);
+    this.opts.metrics.rollouts('stalled', 0);
+    this.resyncAll();
+  }
+
   /** Re-examines every tracked workload: at start-up and when this replica becomes leader. */
   resyncAll(): void {
     for (const [kind, informer] of this.workloads) {
@@ -185,6 +211,8 @@ export class ReloaderController {
     const info = e.type === 'delete' ? e.old : e.value;
     if (e.type === 'delete') this.warnedProblems.delete(secretRef(info.namespace, info.name));
     if (e.type === 'update' && e.old.digest === e.value.digest && e.old.ignored === e.value.ignored) return;
+    // A standby keeps its caches, not pending changes: a new leader re-examines everything anyway.
+    if (!this.opts.isLeader()) return;
     const at = this.now();
     for (const wk of this.dependentsOf(secretRef(info.namespace, info.name))) {
       this.markChanged(wk, at);
@@ -204,6 +232,7 @@ export class ReloaderController {
 
   /** For inputs that are not Secrets (mounted versions): their owner calls this on a change. */
   notifyClassChanged(namespace: string, name: string): void {
+    if (!this.opts.isLeader()) return;
     const at = this.now();
     for (const wk of this.dependentsOf(classRef(namespace, name))) {
       this.markChanged(wk, at);
@@ -226,6 +255,7 @@ export class ReloaderController {
       this.stalled.delete(key);
       this.rolloutSince.delete(key);
       this.warnedProblems.delete(key);
+      this.reportedFailures.delete(key);
       return;
     }
     this.queue.add(key);
@@ -248,15 +278,17 @@ export class ReloaderController {
     const baseline = parseBaseline(w.baselineText);
     const settleMs = w.policy?.settleMs ?? this.opts.settleMs;
     const pending = this.pending.get(key);
+    const now = this.now();
     return decide({
-      now: this.now(),
+      now,
       keyId: this.opts.keyring.id,
       baseline,
       inputs: this.inputsOf(w, baseline),
       rollout: w.rollout,
       settleMs,
       minRestartIntervalMs: this.opts.minRestartIntervalMs,
-      lastChangeAt: pending?.since ?? this.now(),
+      // No change pending (explain, a standby): one seen now, so its settle window starts now.
+      lastChangeAt: pending?.since ?? now,
       firstChangeAt: pending?.firstEventAt,
       maxSettleMs: Math.max(5 * settleMs, MAX_SETTLE_FLOOR_MS),
       held: w.policy?.held,
@@ -290,7 +322,7 @@ export class ReloaderController {
           this.opts.log.info({ workload: key, reason: decision.reason }, 'dry run: would record a baseline (no restart)');
           return;
         }
-        await this.patch(w, { metadata: { resourceVersion: w.resourceVersion, annotations: { [ANNOTATIONS.baseline]: formatBaseline(decision.baseline) } } });
+        if (!(await this.patch(w, { metadata: { resourceVersion: w.resourceVersion, annotations: { [ANNOTATIONS.baseline]: formatBaseline(decision.baseline) } } }, 'baseline', 'could not record what it depends on (nothing was restarted)'))) return;
         this.opts.log.info({ workload: key, reason: decision.reason, inputs: Object.keys(decision.baseline.inputs) }, 'recorded baseline (no restart)');
         return;
       case 'wait': {
@@ -384,7 +416,7 @@ export class ReloaderController {
       this.opts.metrics.restart(w.kind, 'dry_run');
       return;
     }
-    await this.patch(w, { metadata: { resourceVersion: w.resourceVersion, annotations: { [ANNOTATIONS.baseline]: formatBaseline(decision.baseline) } } });
+    if (!(await this.patch(w, { metadata: { resourceVersion: w.resourceVersion, annotations: { [ANNOTATIONS.baseline]: formatBaseline(decision.baseline) } } }, 'baseline', `could not record that ${describe(decision.changed)} changed (nothing was restarted)`))) return;
     this.opts.metrics.restart(w.kind, 'manual_required');
     this.event(ref, 'Warning', 'ManualRestartRequired', message);
     this.opts.log.warn({ workload: key, changed: decision.changed, why: decision.why }, 'restart needs manual action');
@@ -413,10 +445,16 @@ export class ReloaderController {
           if (!current || again?.action !== 'restart') return undefined;
           this.inFlight.set(key, current.resourceVersion);
           const reason = `${describe(again.changed)} changed`;
-          await this.patch(current, {
-            metadata: { resourceVersion: current.resourceVersion, annotations: { [ANNOTATIONS.baseline]: formatBaseline(again.baseline) } },
-            spec: { template: { metadata: { annotations: { [ANNOTATIONS.restartedAt]: new Date(this.now()).toISOString(), [ANNOTATIONS.restartReason]: reason } } } },
-          });
+          const written = await this.patch(
+            current,
+            {
+              metadata: { resourceVersion: current.resourceVersion, annotations: { [ANNOTATIONS.baseline]: formatBaseline(again.baseline) } },
+              spec: { template: { metadata: { annotations: { [ANNOTATIONS.restartedAt]: new Date(this.now()).toISOString(), [ANNOTATIONS.restartReason]: reason } } } },
+            },
+            'restart',
+            `could not restart after ${reason}`,
+          );
+          if (!written) return undefined;
           return { changed: again.changed, stalled: again.stalled, partition: current.rollout.partition };
         } finally {
           release();
@@ -426,11 +464,10 @@ export class ReloaderController {
       this.inFlight.delete(key);
       if (err instanceof KubeError && err.status === 409) throw err;
       this.opts.metrics.restart(w.kind, 'failed');
-      this.event(ref, 'Warning', 'RestartFailed', `could not restart after ${describe(decision.changed)} changed: ${errMessage(err)}`);
       throw err;
     }
     if (!done) {
-      // Something changed while waiting for the cap: decide afresh.
+      // Something changed while waiting for the cap (or leadership ended): decide afresh.
       this.inFlight.delete(key);
       this.queue.add(key);
       return;
@@ -452,14 +489,37 @@ export class ReloaderController {
     this.opts.log.info({ workload: key, changed: done.changed, stalled: done.stalled }, 'restarted');
   }
 
-  /** One strategic-merge patch; the resourceVersion makes it fail (409, retried) if our view was stale. */
-  private async patch(w: WorkloadInfo, body: unknown): Promise<void> {
+  /**
+   * The one write to a workload: a strategic-merge patch whose resourceVersion
+   * makes it fail (409, decided again) if our view was stale. False when this
+   * replica no longer leads: leadership may have ended while the patch waited
+   * in the queue or for the rate cap. A refusal is reported on the workload
+   * once per distinct error (`what` it was for), and thrown to be retried.
+   */
+  private async patch(w: WorkloadInfo, body: unknown, purpose: keyof typeof REFUSED, what: string): Promise<boolean> {
+    if (!this.opts.isLeader()) return false;
+    const key = workloadKey(w.kind, w.namespace, w.name);
     const path = `/apis/apps/v1/namespaces/${w.namespace}/${WORKLOAD_RESOURCES[w.kind].plural}/${w.name}`;
-    await this.opts.client.request('PATCH', path, { body, contentType: PATCH.strategicMerge });
+    try {
+      await this.opts.client.request('PATCH', path, { body, contentType: PATCH.strategicMerge });
+    } catch (err) {
+      if (!(err instanceof KubeError && err.status === 409)) {
+        const message = `${what}: ${errMessage(err)}. Retried with backoff (at most every ${formatDuration(DEFAULT_RETRY.capMs)}) until it succeeds`;
+        if (this.reportedFailures.get(key) !== message) {
+          this.reportedFailures.set(key, message);
+          const [type, reason] = REFUSED[purpose];
+          this.event(this.refOf(w), type, reason, message);
+        }
+      }
+      throw err;
+    }
+    this.reportedFailures.delete(key);
+    return true;
   }
 
-  /** Events are writes too: a dry run only logs them. */
+  /** Events are writes too: only the leader writes them, and a dry run only logs them. */
   private event(ref: ObjectRef, type: EventType, reason: string, message: string): void {
+    if (!this.opts.isLeader()) return;
     if (this.opts.dryRun) {
       this.opts.log.info({ object: `${ref.kind}/${ref.namespace}/${ref.name}`, type, reason, message }, 'dry run: would record Event');
       return;
