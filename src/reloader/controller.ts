@@ -455,6 +455,8 @@ export class ReloaderController {
             `could not restart after ${reason}`,
           );
           if (!written) return undefined;
+          // Logged while the rate cap's place is held, so that the log's times obey the cap too.
+          this.opts.log.info({ workload: key, changed: again.changed, stalled: again.stalled }, 'restarted');
           return { changed: again.changed, stalled: again.stalled, partition: current.rollout.partition };
         } finally {
           release();
@@ -486,7 +488,6 @@ export class ReloaderController {
       done.partition && `only pods with an ordinal of ${done.partition} or more are replaced (rollingUpdate.partition); lower the partition to roll the others`,
     ].filter(Boolean);
     this.event(ref, 'Normal', 'Restarted', `rolling restart because ${describe(done.changed)} changed${notes.length ? ` (${notes.join('; ')})` : ''}`);
-    this.opts.log.info({ workload: key, changed: done.changed, stalled: done.stalled }, 'restarted');
   }
 
   /**
