@@ -390,6 +390,7 @@ async function bringUp({ opts, dir, processes, closers, entraBin, keyVaultBin }:
     control: { url: control.url, token: control.token },
     admin: adminApp,
   };
+  // For a person at the keyboard (`keyvault-reloader env` names it); programs get the state from the handle.
   await writeFile(path.join(dir, STATE_FILE), JSON.stringify(state, null, 2), { mode: 0o600 });
   return connectAzure(state);
 }
@@ -591,9 +592,4 @@ export function connectAzure(state: AzureState): AzureHandle {
     },
   };
   return handle;
-}
-
-/** The state a local Azure wrote in its folder. */
-export function readAzureState(dir: string): AzureState {
-  return JSON.parse(readFileSync(path.join(dir, STATE_FILE), 'utf8')) as AzureState;
 }

@@ -221,10 +221,8 @@ export class WorkloadIdentities {
           throw err;
         }
       },
-      {
-        authorityHost: authority.authorityHost,
-        disableInstanceDiscovery: authority.disableInstanceDiscovery,
-      },
+      // Entra is reached as a pod reaches it: HTTPS_PROXY/NO_PROXY and the process's CAs (NODE_EXTRA_CA_CERTS).
+      { authorityHost: authority.authorityHost, disableInstanceDiscovery: authority.disableInstanceDiscovery },
     );
     const subject = serviceAccountSubject(namespace, serviceAccount);
     return {

@@ -6,7 +6,10 @@
 // requests counted outside the client; the admin's writes, faults and outages.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import type { LookupFunction } from 'node:net';
 import { before, describe, it } from 'node:test';
 import { ClientAssertionCredential } from '@azure/identity';
 import { KeyClient } from '@azure/keyvault-keys';
@@ -99,6 +102,34 @@ describe('local Azure: Entra ID and Key Vault emulators under their public names
     }
     const audit = await azure.admin.entraAudit();
     assert.ok(audit.filter((e) => e.clientId === clientId && !e.ok).length >= cases.length, 'Entra\'s own audit records each refusal');
+  });
+
+  it('a private hosts file reaches the same fronts on port 443 (the route of the Azure provider)', async () => {
+    const vault = vaultName('hosts');
+    const hosts = new Map(azure.hostsFile([vault]).trim().split('\n').map((line) => line.split(' ').reverse() as [string, string]));
+    assert.deepEqual([...hosts.keys()], [LOGIN_HOST, `${vault}.vault.azure.net`]);
+    assert.equal(hosts.get(LOGIN_HOST), azure.hostsEntries[LOGIN_HOST]);
+    assert.equal(hosts.get(`${vault}.vault.azure.net`), azure.hostsEntries['*.vault.azure.net']);
+    // Name resolution from that hosts file only, as in the provider's own mount namespace.
+    const lookup: LookupFunction = (hostname, options, cb) => {
+      const address = hosts.get(hostname);
+      const done = cb as (err: Error | null, address: string | Array<{ address: string; family: number }>, family?: number) => void;
+      if (address === undefined) done(new Error(`${hostname} is not in the hosts file`), '');
+      else if (options.all) done(null, [{ address, family: 4 }]);
+      else done(null, address, 4);
+    };
+    const get = (name: string, pathname: string) =>
+      new Promise<{ status: number; headers: http.IncomingHttpHeaders }>((resolve, reject) => {
+        const req = https.get({ host: name, port: 443, path: pathname, ca: readFileSync(azure.caFile), lookup }, (res) => {
+          res.resume();
+          resolve({ status: res.statusCode ?? 0, headers: res.headers });
+        });
+        req.on('error', reject);
+      });
+    const challenge = await get(`${vault}.vault.azure.net`, '/secrets/x?api-version=7.5');
+    assert.equal(challenge.status, 401);
+    assert.match(String(challenge.headers['www-authenticate']), new RegExp(`authorization="https://login.microsoftonline.com/${azure.tenantId}", resource="https://vault.azure.net"`));
+    assert.equal((await get(LOGIN_HOST, `/${azure.tenantId}/v2.0/.well-known/openid-configuration`)).status, 200);
   });
 
   it('the egress proxy refuses a name it does not serve with 403, saying what it serves', async () => {
@@ -194,6 +225,9 @@ describe('local Azure: Entra ID and Key Vault emulators under their public names
     await azure.faults.failVault(1);
     assert.match(await refusal(reader.getSecret('s')), /Injected fault/);
     assert.equal((await reader.getSecret('s')).value, 'v', 'served again once the faults are used up');
+    await azure.faults.throttleVault(100);
+    await azure.faults.clearVault();
+    assert.equal((await reader.getSecret('s')).value, 'v', 'served again once the faults are cleared');
 
     await azure.faults.failEntraTokens({ error: 'temporarily_unavailable', description: 'AADSTS50000: injected outage' });
     try {

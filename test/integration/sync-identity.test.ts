@@ -4,8 +4,9 @@
 // login.microsoftonline.com through the egress proxy — through
 // @azure/identity's ClientAssertionCredential exactly as the engine uses it.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { before, describe, it } from 'node:test';
+import { SecretClient } from '@azure/keyvault-secrets';
 import { builtInCloud, type CloudEnvironment } from '../../src/keyvault/cloud.ts';
 import { createKubeClient, loadKubeConfig, type KubeClient } from '../../src/kube/client.ts';
 import type { AzureHandle } from '../../src/localenv/azure.ts';
@@ -79,8 +80,14 @@ describe('sync engine workload identity (real API server, Entra ID emulator thro
     assert.equal(claims['aud'], 'https://vault.azure.net', 'scoped to Key Vault');
     assert.equal(claims['tid'], azure.tenantId);
     assert.equal(claims['appid'] ?? claims['azp'], clientID);
+    // The Key Vault emulator checks it for real (signature on Entra's JWKS, issuer, audience, expiry).
+    const vault = `wi-${randomBytes(4).toString('hex')}`;
+    await azure.admin.vault(vault).secrets.setSecret('db-password', 'from-the-vault');
+    const reader = new SecretClient(azure.vaultUrl(vault), { getToken: async () => token }, { retryOptions: { maxRetries: 0 } });
+    assert.equal((await reader.getSecret('db-password')).value, 'from-the-vault');
     const exchanges = await azure.entraRequests({ since });
-    assert.deepEqual(exchanges.map((e) => [e.path, e.status]), [[`/${azure.tenantId}/oauth2/v2.0/token`, 200]], 'one exchange, at login.microsoftonline.com through the proxy');
+    assert.deepEqual(exchanges.map((e) => [e.path, e.status]), [[`/${azure.tenantId}/oauth2/v2.0/token`, 200]], 'one exchange, at login.microsoftonline.com');
+    assert.ok((await azure.connects({ since })).some((c) => c.target === 'login.microsoftonline.com:443' && c.status === 200), 'Entra was reached through HTTPS_PROXY');
   });
 
   it('the same clientID used by a class of another namespace is refused by Entra: its assertion names its own namespace\'s service account', async () => {
@@ -102,7 +109,10 @@ describe('sync engine workload identity (real API server, Entra ID emulator thro
     assert.doesNotMatch(err.message, /eyJ/, 'no token in the message');
     const refused = (await azure.admin.entraAudit()).filter((e) => e.clientId === clientID && !e.ok);
     assert.ok(refused.length >= 1, 'Entra refused it, by its own record');
-    assert.ok(refused.every((e) => !JSON.stringify(e).includes(`:${nsA}:`)), 'B presented B\'s service account, never A\'s');
+    for (const e of refused) {
+      assert.ok(e.reason?.includes(`subject 'system:serviceaccount:${nsB}:kv-reader'`), `B presented B's service account, never A's: ${e.reason}`);
+      assert.equal(e.status, 401);
+    }
   });
 
   it('a class cannot name a service account of another namespace: the annotation is refused, and no token is requested', async () => {
@@ -133,6 +143,7 @@ describe('sync engine workload identity (real API server, Entra ID emulator thro
     assert.ok(err.message.includes(`namespace ${nsB}`), err.message);
     assert.ok(tokenRequests.slice(requestsBefore).every((p) => p.startsWith(`/api/v1/namespaces/${nsB}/`)), `every TokenRequest went to ${nsB}: ${tokenRequests.slice(requestsBefore).join(', ')}`);
     assert.deepEqual(await azure.entraRequests({ since }), [], 'nothing was presented to Entra');
+    assert.ok(!(await azure.admin.entraAudit()).some((e) => e.clientId === clientID && e.ok), 'Entra never issued a token for the app');
   });
 
   it('a missing service account gives an error naming it, its namespace and how to fix it; once it exists the same credential works', async () => {
@@ -163,12 +174,16 @@ describe('sync engine workload identity (real API server, Entra ID emulator thro
     await first.getToken('https://vault.azure.net/.default');
     await first.getToken('https://vault.azure.net/.default');
     assert.equal((await azure.entraRequests({ since })).length, 1, 'the access token is reused (MSAL\'s cache): one exchange for two reads of the same resource');
-    assert.equal(tokenRequests.length - before, 1, 'one TokenRequest');
+    // Another resource needs another exchange, but not another service-account token.
+    await first.getToken('https://storage.azure.com/.default');
+    assert.equal((await azure.entraRequests({ since })).length, 2);
+    assert.equal(tokenRequests.length - before, 1, 'one TokenRequest for two exchanges');
 
     const saToken = await ids.serviceAccountToken(ns, 'kv-reader');
     const claims = claimsOf(saToken);
     assert.deepEqual([claims['aud']].flat(), [TOKEN_EXCHANGE_AUDIENCE]);
     assert.equal(claims['sub'], `system:serviceaccount:${ns}:kv-reader`);
+    assert.equal(claims['iss'], env.issuer, 'issued by the API server, whose discovery Entra reads');
     assert.ok(claims['exp'] - claims['iat'] <= 3600 + 60, 'short-lived');
     assert.equal(tokenRequests.length - before, 1, 'still cached');
     assert.deepEqual(ids.size, { credentials: 1, tokens: 1 });
