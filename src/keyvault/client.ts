@@ -256,8 +256,11 @@ function describeFailure(err: unknown, host: string, now: number): Failure {
   // The service's own message names the object and the reason; the first line is enough.
   const detail = (e?.message ?? String(err)).split('\n')[0] ?? '';
   const tls = status === undefined ? tlsFailureHint(err, host) : undefined;
-  // A 502/504 is a proxy's or gateway's answer: say where to look rather than quote its page.
-  if (status === 502 || status === 504) return { status, code, retryAfterMs, message: `${status}: a proxy or gateway between the controller and ${host} could not reach it: check that the vault is reachable from the controller's network` };
+  // An answer with no Key Vault error in it (the SDK's "Unexpected status code"), or a 502/504,
+  // is a proxy's or gateway's: say where to look rather than quote its page.
+  if (status !== undefined && (status === 502 || status === 504 || /^Unexpected status code/.test(detail))) {
+    return { status, code, retryAfterMs, message: `${status}: answered by a proxy or gateway between the controller and ${host}, not by Key Vault: check that the egress proxy allows ${host} and that the vault is reachable from the controller's network` };
+  }
   const message = tls ?? (status !== undefined ? `${status}${code ? ` ${code}` : ''}: ${detail}` : `${code ? `${code}: ` : ''}${detail}`);
   return { status, code, retryAfterMs, message };
 }

@@ -75,16 +75,17 @@ export function tlsFailureHint(err: unknown, host: string): string | undefined {
  * Why `url` cannot be reached, found by asking it once through the Azure
  * SDK's own pipeline (the same proxy and trust): for failures a library
  * reports without their cause (MSAL's network_error). Undefined when it
- * answers, whatever the status; `tls` when its certificate is the problem.
+ * answers without an error status; `tls` when its certificate is the problem.
  */
 export async function diagnoseConnection(url: string, timeoutMs = 10_000): Promise<{ message: string; tls: boolean } | undefined> {
   const host = new URL(url).host;
   try {
-    await createPipelineFromOptions({ retryOptions: { maxRetries: 0 } }).sendRequest(createDefaultHttpClient(), createPipelineRequest({ url, method: 'GET', timeout: timeoutMs }));
-    return undefined;
+    const response = await createPipelineFromOptions({ retryOptions: { maxRetries: 0 } }).sendRequest(createDefaultHttpClient(), createPipelineRequest({ url, method: 'GET', timeout: timeoutMs }));
+    // An error status on the way (a proxy refusing the host, a gateway failing) is the cause; a page is not.
+    return response.status >= 400 ? { message: `${host} answers ${response.status}`, tls: false } : undefined;
   } catch (err) {
     const status = (err as { statusCode?: unknown }).statusCode;
-    if (typeof status === 'number') return { message: `${host} answers ${status}`, tls: false };
+    if (typeof status === 'number') return status >= 400 ? { message: `${host} answers ${status}`, tls: false } : undefined;
     const hint = tlsFailureHint(err, host);
     if (hint !== undefined) return { message: hint, tls: true };
     return { message: `${host} cannot be reached: ${(err as { code?: string }).code ?? (err as Error).message}`, tls: false };

@@ -232,8 +232,9 @@ export class WorkloadIdentities {
           return await inner.getToken(scopes, options);
         } catch (err) {
           if (assertionError instanceof IdentityError) throw assertionError;
-          // MSAL reports a failed connection as network_error and drops its cause: find it.
-          const cause = /network_error/.test(errorText(err)) ? await diagnoseConnection(authority.authorityHost) : undefined;
+          // MSAL reports a failed connection (network_error, or a proxy's refusal as client_error,
+          // server_error, endpoints_resolution_error) without its cause: find it, unless Entra refused.
+          const cause = /AADSTS\d+/.test(errorText(err)) ? undefined : await diagnoseConnection(authority.authorityHost);
           throw exchangeError(err, { clientID, tenantId, subject, authorityHost: authority.authorityHost, cause });
         }
       },

@@ -114,7 +114,7 @@ describe('sync engine: the routes to Azure', () => {
 
     assert.equal((await secretData(env.client, ns, 'stack-db'))['password']!.toString(), 'pw', 'the stack file\'s endpoints were used');
     const elsewhere = await waitEvent(env.client, ns, 'elsewhere', 'SyncFailed');
-    assert.ok(elsewhere.startsWith(`could not read secret/db-password: secret db-password (latest) in ${base.vault}.vault.contoso.example`), `the file's DNS suffix names the vault: ${elsewhere}`);
+    assert.ok(elsewhere.startsWith(`could not read secret/db-password: secret db-password (latest) in ${base.vault}.vault.contoso.example: 403: answered by a proxy or gateway between the controller and ${base.vault}.vault.contoso.example, not by Key Vault`), `the file's DNS suffix names the vault, and the proxy's refusal is not taken for Key Vault's: ${elsewhere}`);
     const resource = await waitEvent(env.client, ns, 'resource', 'SyncFailed');
     assert.match(resource, /AADSTS500011: The resource principal named https:\/\/vault\.contoso\.example was not found/, 'the file\'s Key Vault resource is the token\'s');
     assert.match(resource, /check the cloud \(cloudName, or the resourceIdentifiers\.keyVault of its environment file\)/);
@@ -129,7 +129,7 @@ describe('sync engine: the routes to Azure', () => {
     const moon = await waitEvent(env.client, ns, 'moon', 'InvalidSecretProviderClass');
     assert.match(moon, /spec\.parameters\.cloudName: "AzureMoonCloud" is not a cloud the Azure provider knows: use one of AzurePublicCloud, /);
     const usgov = await waitEvent(env.client, ns, 'usgov', 'SyncFailed');
-    assert.match(usgov, /^could not get a token from https:\/\/login\.microsoftonline\.us\//, 'the US Government cloud\'s own authority, which this network does not reach');
+    assert.match(usgov, /^could not get a token from https:\/\/login\.microsoftonline\.us\/ .*: login\.microsoftonline\.us answers 403 — Entra did not answer as expected: check that login\.microsoftonline\.us is reachable/, 'the US Government cloud\'s own authority, which this network\'s proxy refuses');
     for (const name of ['elsewhere-db', 'resource-db', 'unlisted-db', 'broken-db', 'moon-db', 'usgov-db']) assert.equal(await getSecret(env.client, ns, name), undefined, `${name} is not written`);
   });
 
@@ -140,6 +140,7 @@ describe('sync engine: the routes to Azure', () => {
     await start({ namespaces: [ns], env: { AZURE_AUTHORITY_HOST: 'https://login.contoso.example/' } });
     const message = await waitEvent(env.client, ns, 'app', 'SyncFailed');
     assert.ok(message.startsWith(`could not get a token from https://login.contoso.example/ for client ID ${base.clientID}`), message);
+    assert.match(message, /login\.contoso\.example answers 403/);
     await eventually('the proxy was asked for login.contoso.example', async () => (await azure.connects({ since })).some((x) => x.target === 'login.contoso.example:443'));
     assert.equal(await getSecret(env.client, ns, 'db'), undefined);
   });
