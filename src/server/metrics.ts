@@ -93,7 +93,7 @@ export const METRICS_DOC: readonly MetricDoc[] = [
     name: 'keyvault_reloader_sync_cache_entries',
     type: 'gauge',
     labels: ['cache'],
-    help: 'Entries the sync engine holds in memory, by cache (classes, identities, credentials, tokens, vaults, reads); each goes with the last class that uses it.',
+    help: 'Entries the sync engine holds in memory, by cache (classes, identities, credentials, tokens, vaults, vault_clients, reads); each goes with the last class that uses it.',
   },
   {
     name: 'keyvault_reloader_secret_writes_total',
