@@ -71,3 +71,22 @@ export async function serverSideApply(client: KubeClient, objects: KubeObject[],
   }
   return applied;
 }
+
+/**
+ * Create, or replace what is there (kubectl replace): the object ends up
+ * exactly as given, whoever wrote it before (server-side apply would keep
+ * fields another manager set).
+ */
+export async function createOrReplace(client: KubeClient, objects: KubeObject[]): Promise<void> {
+  for (const obj of objects) {
+    const resource = await resourceFor(client, obj.apiVersion, obj.kind);
+    const collection = objectPath(resource, obj.apiVersion, obj.metadata.namespace);
+    try {
+      await client.request('POST', collection, { body: obj });
+    } catch (err) {
+      if ((err as { status?: number }).status !== 409) throw new Error(`creating ${obj.kind} ${obj.metadata.name}: ${(err as Error).message}`);
+      const current = await client.request('GET', `${collection}/${obj.metadata.name}`);
+      await client.request('PUT', `${collection}/${obj.metadata.name}`, { body: { ...obj, metadata: { ...obj.metadata, resourceVersion: current.metadata.resourceVersion } } });
+    }
+  }
+}
