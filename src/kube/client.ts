@@ -38,8 +38,11 @@ export interface KubeClient {
   /** Counts requests by verb, for metrics and for benchmarks that assert "no LIST per event". */
   readonly onRequest: Set<(verb: string, path: string) => void>;
   request<T = any>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, opts?: RequestOptions): Promise<T>;
-  /** Resolves once the server has accepted the watch (or it failed, reported through onDone). */
-  watch(path: string, query: Record<string, string | number | boolean | undefined>, onEvent: (e: WatchEvent) => void, onDone: (err: unknown) => void): Promise<AbortController>;
+  /**
+   * Resolves once the server has accepted the watch (or it failed, reported through onDone).
+   * Aborting `signal` ends it at any stage, opening included; onDone then gets null.
+   */
+  watch(path: string, query: Record<string, string | number | boolean | undefined>, onEvent: (e: WatchEvent) => void, onDone: (err: unknown) => void, signal?: AbortSignal): Promise<AbortController>;
 }
 
 export function loadKubeConfig(file?: string, context?: string): Connection {
@@ -120,13 +123,17 @@ export function createKubeClient(connection: Connection): KubeClient {
       if (status < 200 || status >= 300) throw statusError(method, path, status, text);
       return (text ? JSON.parse(text) : undefined) as any;
     },
-    async watch(path, query, onEvent, onDone) {
+    async watch(path, query, onEvent, onDone, signal) {
       notify('WATCH', path);
       const abort = new AbortController();
+      const onAbort = () => abort.abort();
+      if (signal?.aborted) abort.abort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
       let done = false;
       const finish = (err: unknown) => {
         if (done) return;
         done = true;
+        signal?.removeEventListener('abort', onAbort);
         abort.abort();
         onDone(err);
       };

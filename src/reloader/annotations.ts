@@ -1,7 +1,8 @@
 // What a workload asks for, read from its metadata.annotations. Pure: a bad
 // value becomes a Problem that names the annotation and says what to write
 // instead; it never throws and never turns into a restart.
-import { parseDuration } from '../core/duration.ts';
+import { DURATION_BOUNDS } from '../config.ts';
+import { parseBoundedDuration } from '../core/duration.ts';
 
 export const PREFIX = 'keyvault-reloader.io';
 export const ANNOTATIONS = {
@@ -72,7 +73,7 @@ export function parseWorkloadPolicy(annotations: Record<string, string> | undefi
   const settle = a[ANNOTATIONS.settle];
   if (settle !== undefined) {
     try {
-      settleMs = parseDuration(settle);
+      settleMs = parseBoundedDuration(settle, DURATION_BOUNDS.settle);
     } catch (err) {
       problems.push({ annotation: ANNOTATIONS.settle, message: `${(err as Error).message}; the cluster default applies until it is fixed` });
     }

@@ -41,6 +41,22 @@ export function workloadKey(kind: WorkloadKind, namespace: string, name: string)
   return `${kind}/${namespace}/${name}`;
 }
 
+/** An input of one namespace, as the workload informers index it: `secret/<ns>/<name>` or `spc/<ns>/<name>`. */
+export function secretRef(namespace: string, name: string): string {
+  return `secret/${namespace}/${name}`;
+}
+
+export function classRef(namespace: string, name: string): string {
+  return `spc/${namespace}/${name}`;
+}
+
+/** Index of the workload informers: what each workload restarts for, so an input's change finds its dependents by lookup. */
+export const BY_INPUT = 'input';
+
+export function inputRefs(w: WorkloadInfo): string[] {
+  return [...w.deps.secrets.map((s) => secretRef(w.namespace, s)), ...w.deps.secretProviderClasses.map((c) => classRef(w.namespace, c))];
+}
+
 export function projectSecret(keyring: Keyring, opts: AnnotationOptions, s: V1Secret): SecretInfo {
   return {
     namespace: s.metadata?.namespace ?? '',

@@ -5,7 +5,6 @@
 // counted where Kubernetes records them (ReplicaSets, ControllerRevisions,
 // metadata.generation), never by counting our own patches.
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1DaemonSet, V1Deployment, V1StatefulSet } from '@kubernetes/client-node';
@@ -17,6 +16,7 @@ import { parseBaseline, type Baseline } from '../../src/reloader/decide.ts';
 import { secretDigest } from '../../src/reloader/digest.ts';
 import { loadOrCreateKey } from '../../src/reloader/key.ts';
 import { createNamespace, eventually, testEnv } from '../helpers/env.ts';
+import { captureLog } from '../helpers/log.ts';
 import { eventsFor, startReloader, type RunningReloader } from '../helpers/reloader.ts';
 import {
   controllerRevisionsOf,
@@ -67,28 +67,6 @@ async function mergePatch(client: KubeClient, path: string, body: unknown): Prom
 }
 
 const deploymentPath = (ns: string, name: string) => `/apis/apps/v1/namespaces/${ns}/deployments/${name}`;
-
-/** A pino destination that keeps the parsed JSON lines. */
-function logCapture(): { stream: Writable; lines: Record<string, any>[] } {
-  const lines: Record<string, any>[] = [];
-  let partial = '';
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      partial += chunk.toString();
-      const parts = partial.split('\n');
-      partial = parts.pop() ?? '';
-      for (const p of parts) {
-        try {
-          lines.push(JSON.parse(p));
-        } catch {
-          // not a log line
-        }
-      }
-      done();
-    },
-  });
-  return { stream, lines };
-}
 
 describe('reloader: graceful, never a storm', () => {
   it('a paused Deployment is not patched while paused (a RestartDeferred Event names the Secret) and restarts exactly once when resumed', async () => {
@@ -423,8 +401,8 @@ describe('reloader: graceful, never a storm', () => {
     await waitRolledOut(env.client, ns, 'fresh');
     const before = await getDeployment(env.client, ns, 'app');
 
-    const logs = logCapture();
-    const r = await startReloader(env, { namespace: ns, dryRun: true, log: createLogger({ level: 'info', destination: logs.stream }) });
+    const logs = captureLog();
+    const r = await startReloader(env, { namespace: ns, dryRun: true, log: logs.log });
     const writes: string[] = [];
     r.client.onRequest.add((verb, path) => {
       if (verb !== 'GET' && verb !== 'LIST' && verb !== 'WATCH' && !path.endsWith('/events')) writes.push(`${verb} ${path}`);

@@ -248,6 +248,13 @@ describe('parseWorkloadPolicy: settle window', () => {
     }
   });
 
+  it('refuses a settle window above the bound of --settle (1h), saying so, and falls back to the cluster default', () => {
+    const result = parseWorkloadPolicy({ [ANNOTATIONS.auto]: 'true', [ANNOTATIONS.settle]: '720h' }, OURS);
+    assert.equal(policyOf(result).settleMs, undefined);
+    assert.deepEqual(result.problems, [{ annotation: ANNOTATIONS.settle, message: '"720h" is too long: use at most 1h; the cluster default applies until it is fixed' }]);
+    assert.equal(policyOf(parseWorkloadPolicy({ [ANNOTATIONS.auto]: 'true', [ANNOTATIONS.settle]: '1h' }, OURS)).settleMs, 3_600_000);
+  });
+
   it('says which duration format is expected when the settle window has no unit', () => {
     const result = parseWorkloadPolicy({ [ANNOTATIONS.auto]: 'true', [ANNOTATIONS.settle]: '15' }, OURS);
     assert.match(result.problems[0]!.message, /"15" has no unit/);
