@@ -21,7 +21,7 @@ import { createKubeClient, KubeError, loadKubeConfig, type KubeClient } from '..
 import { CSI_DRIVER } from '../reloader/references.ts';
 import { createOrReplace, parseObjects, serverSideApply, type KubeObject } from './apply.ts';
 import { ensureHelm, ensureKubeletStandin, VERSIONS, type Progress } from './assets.ts';
-import { FAKE_NODE_ANNOTATION, freePort, type LocalCluster } from './cluster.ts';
+import { FAKE_NODE_ANNOTATION, freePort, kubeconfigYaml, type LocalCluster } from './cluster.ts';
 import { createEnvDir, registerCleanup, startProcess, waitFor, type ManagedProcess } from './process.ts';
 import { ensureTestbed, testbedSource } from './testbeds.ts';
 
@@ -46,7 +46,8 @@ export interface AddonAzure {
 }
 
 export interface AddonOptions {
-  cluster: LocalCluster;
+  /** The control plane (started here or by another process, e.g. `npm test`'s shared one). */
+  cluster: Pick<LocalCluster, 'server' | 'caFile' | 'kubeconfig'>;
   azure: AddonAzure;
   progress?: Progress;
   /**
@@ -141,18 +142,23 @@ export async function requireAddonPrivileges(scratch: string): Promise<void> {
   }
 }
 
+/** Everything the add-on runs, built once and cached: the driver, the provider, the stand-in, and Helm for the driver's chart. */
+export async function ensureAddonBinaries(progress: Progress = () => {}): Promise<{ driver: string; provider: string; standin: string; helm: string; driverSource: string }> {
+  return {
+    driver: await ensureTestbed('secrets-store-csi-driver', progress),
+    provider: await ensureTestbed('azure-provider', progress),
+    standin: await ensureKubeletStandin(progress),
+    helm: await ensureHelm(progress),
+    driverSource: await testbedSource('secrets-store-csi-driver', progress),
+  };
+}
+
 export async function startAddon(opts: AddonOptions): Promise<LocalAddon> {
   const progress = opts.progress ?? (() => {});
   const started = Date.now();
   const dir = await createEnvDir('addon');
   await requireAddonPrivileges(dir);
-  const [driverBin, providerBin, standinBin, helm, driverSource] = [
-    await ensureTestbed('secrets-store-csi-driver', progress),
-    await ensureTestbed('azure-provider', progress),
-    await ensureKubeletStandin(progress),
-    await ensureHelm(progress),
-    await testbedSource('secrets-store-csi-driver', progress),
-  ];
+  const { driver: driverBin, provider: providerBin, standin: standinBin, helm, driverSource } = await ensureAddonBinaries(progress);
   const admin = createKubeClient(loadKubeConfig(opts.cluster.kubeconfig));
   const nodes = opts.nodes ?? (await kwokNodes(admin));
   if (nodes.length === 0) throw new Error('the add-on needs at least one KWOK node to serve; the cluster has none');
@@ -163,7 +169,9 @@ export async function startAddon(opts: AddonOptions): Promise<LocalAddon> {
   const driverToken = await serviceAccountToken(admin, DRIVER_SERVICE_ACCOUNT);
   await grantStandin(admin);
   const standinToken = await serviceAccountToken(admin, STANDIN_SERVICE_ACCOUNT);
-  const driverKubeconfig = await opts.cluster.kubeconfigFor('secrets-store-csi-driver', driverToken);
+  const driverKubeconfig = path.join(dir, 'secrets-store-csi-driver.kubeconfig');
+  const caData = (await readFile(opts.cluster.caFile)).toString('base64');
+  await writeFile(driverKubeconfig, kubeconfigYaml({ name: DRIVER_SERVICE_ACCOUNT, server: opts.cluster.server, caData, token: driverToken, namespace: ADDON_NAMESPACE }), { mode: 0o600 });
   const standinTokenFile = path.join(dir, 'kubelet-standin.token');
   await writeFile(standinTokenFile, standinToken, { mode: 0o600 });
 
