@@ -5,6 +5,7 @@
 // Plus what a test needs to give a namespace workload identity as on AKS: a
 // service account, an app federated to it, and a SecretProviderClass naming
 // the app's clientID.
+import type { V1EnvVar, V1PodSpec } from '@kubernetes/client-node';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after } from 'node:test';
@@ -92,13 +93,13 @@ export async function workloadIdentityClass(
   return { clientID };
 }
 
-/** A pod spec mounting the class read-only (the driver refuses anything else), as the service account. */
-export function mountingPod(className: string, serviceAccount: string, extra: Record<string, unknown> = {}) {
+/** A pod spec mounting the class read-only (the driver refuses anything else) as the service account, its container with `env`. */
+export function mountingPod(className: string, serviceAccount: string, opts: { env?: V1EnvVar[]; nodeName?: string } = {}): V1PodSpec {
   return {
     serviceAccountName: serviceAccount,
-    containers: [{ name: 'app', image: 'example.invalid/app:1', volumeMounts: [{ name: 'kv', mountPath: '/mnt/secrets', readOnly: true }] }],
+    ...(opts.nodeName ? { nodeName: opts.nodeName } : {}),
+    containers: [{ name: 'app', image: 'example.invalid/app:1', env: opts.env, volumeMounts: [{ name: 'kv', mountPath: '/mnt/secrets', readOnly: true }] }],
     volumes: [{ name: 'kv', csi: { driver: 'secrets-store.csi.k8s.io', readOnly: true, volumeAttributes: { secretProviderClass: className } } }],
-    ...extra,
   };
 }
 
