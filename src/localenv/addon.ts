@@ -88,6 +88,8 @@ export interface VolumeStatus {
   held: boolean;
   lastError?: string;
   lastPublish?: string;
+  /** How long the last successful publish took: the pod's token, the CSI calls, the driver's fetch through the provider and its writes. */
+  lastPublishMs?: number;
 }
 
 export interface DaemonStatus {

@@ -64,6 +64,7 @@ type volume struct {
 	failures    int
 	lastError   string
 	lastPublish time.Time
+	lastTook    time.Duration // of the last NodePublishVolume that succeeded
 	backoff     time.Duration
 	timer       *time.Timer
 }
@@ -85,6 +86,8 @@ type volumeStatus struct {
 	Failures    int    `json:"failures"`
 	LastError   string `json:"lastError,omitempty"`
 	LastPublish string `json:"lastPublish,omitempty"`
+	// LastPublishMs is how long the last successful publish took (token, CSI calls, the driver's fetch and write).
+	LastPublishMs float64 `json:"lastPublishMs,omitempty"`
 }
 
 func newKubelet(api *kubeClient, cfg Config) *kubelet {
@@ -280,7 +283,9 @@ func (k *kubelet) setUp(ctx context.Context, v *volume) error {
 	k.mu.Lock()
 	pod, src, wasPublished := v.pod, v.src, v.published
 	k.mu.Unlock()
+	began := time.Now()
 	republish, err := k.publish(ctx, v, pod, src)
+	took := time.Since(began)
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if v.removed || k.stopping {
@@ -302,6 +307,7 @@ func (k *kubelet) setUp(ctx context.Context, v *volume) error {
 	v.publishes++
 	v.lastError = ""
 	v.lastPublish = time.Now()
+	v.lastTook = took
 	v.backoff = 0
 	if !wasPublished {
 		logf("mounted %s/%s volume %s at %s", pod.Metadata.Namespace, pod.Metadata.Name, v.name, v.targetPath)
@@ -501,6 +507,7 @@ func (k *kubelet) status(v *volume) volumeStatus {
 	}
 	if !v.lastPublish.IsZero() {
 		s.LastPublish = v.lastPublish.UTC().Format(time.RFC3339Nano)
+		s.LastPublishMs = float64(v.lastTook.Microseconds()) / 1000
 	}
 	return s
 }
