@@ -244,11 +244,16 @@ type TokenRequestStatus struct {
 }
 
 func (k *kubeClient) requestToken(ctx context.Context, pod *Pod, serviceAccount string, tr TokenRequest) (TokenRequestStatus, error) {
+	// As the kubelet: an empty audience asks for the API server's own.
+	audiences := []string{tr.Audience}
+	if tr.Audience == "" {
+		audiences = []string{}
+	}
 	body := map[string]any{
 		"apiVersion": "authentication.k8s.io/v1",
 		"kind":       "TokenRequest",
 		"spec": map[string]any{
-			"audiences":         []string{tr.Audience},
+			"audiences":         audiences,
 			"expirationSeconds": tr.ExpirationSeconds,
 			"boundObjectRef":    map[string]string{"apiVersion": "v1", "kind": "Pod", "name": pod.Metadata.Name, "uid": pod.Metadata.UID},
 		},
