@@ -1,5 +1,5 @@
 // `keyvault-reloader env`: the local environment for exploring by hand.
-import { ensureBinaries, ensureHelm } from '../localenv/assets.ts';
+import { ensureBinaries, ensureHelm, ensureKubeletStandin } from '../localenv/assets.ts';
 import { startAzure } from '../localenv/azure.ts';
 import { startCluster } from '../localenv/cluster.ts';
 import { ensureTestbed, TESTBED_PROGRAMS } from '../localenv/testbeds.ts';
@@ -13,6 +13,8 @@ export async function localEnvCommand(opts: { buildOnly: boolean }): Promise<voi
     process.stdout.write(`helm: ${await ensureHelm(progress)}\n`);
     // The Azure side (emulators, CSI driver and provider) and the peer the benchmarks compare against.
     for (const program of TESTBED_PROGRAMS) process.stdout.write(`${program}: ${await ensureTestbed(program, progress)}\n`);
+    // The kubelet's part for the CSI driver (testenv/go/kubelet-standin).
+    process.stdout.write(`kubelet-standin: ${await ensureKubeletStandin(progress)}\n`);
     return;
   }
   const cluster = await startCluster({ progress });
