@@ -59,8 +59,12 @@ export function mountedInput(baselineDigest: string | undefined, reports: readon
   return differing.reduce((a, b) => (b.seenAt > a.seenAt ? b : a)).digest;
 }
 
-/** Key Vault versions of a class by object id, as the sync engine of this process last read them. */
-export type KnownVersions = (namespace: string, className: string) => ReadonlyMap<string, string> | undefined;
+/**
+ * Key Vault versions of a class by object id, as the sync engine of this
+ * process last read them; 'pending' while it syncs the class but has not
+ * tried yet (start-up, a new leader); undefined when it does not sync it.
+ */
+export type KnownVersions = (namespace: string, className: string) => ReadonlyMap<string, string> | 'pending' | undefined;
 
 /**
  * A class's `spc/<class>` input when the sync engine of this process syncs
@@ -73,6 +77,17 @@ export type KnownVersions = (namespace: string, className: string) => ReadonlyMa
  */
 export function syncedInput(keyring: Keyring, versions: ReadonlyMap<string, string>): string {
   return mountedDigest(keyring, [...versions].map(([id, version]) => ({ id, version })));
+}
+
+/**
+ * One class's `spc/<class>` input: the sync engine's versions when it reads
+ * the class, absent (null: nothing is decided on it) while its first read is
+ * pending, and the pods' reports (asked only then) when it does not read it.
+ */
+export function classInput(keyring: Keyring, known: ReadonlyMap<string, string> | 'pending' | undefined, fromPods: () => string | null): string | null {
+  if (known === 'pending') return null;
+  if (known !== undefined) return syncedInput(keyring, known);
+  return fromPods();
 }
 
 export function projectPodStatus(keyring: Keyring, obj: any): PodStatusInfo | null {
@@ -189,30 +204,32 @@ export class MountedVersions {
 
   /**
    * `spc/<class>` inputs of a workload: the sync engine's versions for a
-   * class it reads, else the reports of the workload's current pods. Costs
-   * what the workload has.
+   * class it reads (absent until its first read), else the reports of the
+   * workload's current pods. Costs what the workload has.
    */
   inputsFor(w: WorkloadInfo, baseline: Baseline | null): Inputs {
     const inputs: Inputs = {};
     if (w.deps.secretProviderClasses.length === 0) return inputs;
     let pods: PodInfo[] | undefined;
     for (const className of w.deps.secretProviderClasses) {
-      const synced = this.knownVersions?.(w.namespace, className);
-      if (synced !== undefined) {
-        inputs[`spc/${className}`] = syncedInput(this.keyring, synced);
-        continue;
-      }
-      pods ??= this.currentPods(w);
-      const reports: Report[] = [];
-      for (const pod of pods) {
-        for (const key of this.statuses.indexKeys(INDEX.statusesByPod, `${pod.namespace}/${pod.name}`)) {
-          const s = this.statuses.get(key)!;
-          if (s.className === className) reports.push({ digest: s.digest, seenAt: this.seenAt.get(key) ?? 0 });
-        }
-      }
-      inputs[`spc/${className}`] = mountedInput(baseline?.inputs[`spc/${className}`], reports);
+      inputs[`spc/${className}`] = classInput(this.keyring, this.knownVersions?.(w.namespace, className), () => {
+        pods ??= this.currentPods(w);
+        return this.reportedInput(pods, className, baseline);
+      });
     }
     return inputs;
+  }
+
+  // What the workload's current pods report for one class (their SecretProviderClassPodStatus).
+  private reportedInput(pods: readonly PodInfo[], className: string, baseline: Baseline | null): string | null {
+    const reports: Report[] = [];
+    for (const pod of pods) {
+      for (const key of this.statuses.indexKeys(INDEX.statusesByPod, `${pod.namespace}/${pod.name}`)) {
+        const s = this.statuses.get(key)!;
+        if (s.className === className) reports.push({ digest: s.digest, seenAt: this.seenAt.get(key) ?? 0 });
+      }
+    }
+    return mountedInput(baseline?.inputs[`spc/${className}`], reports);
   }
 
   /** Pods of the workload's current revision: its newest ReplicaSet's, or those carrying its current revision. */

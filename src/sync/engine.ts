@@ -84,6 +84,8 @@ interface ClassState {
   versions?: ObjectVersions;
   warned: string;
   failures: number;
+  /** It has been tried once at least (versions or not). */
+  tried?: boolean;
   /** The identity and vault it last read with: the identities and vault clients it keeps alive. */
   identity?: string;
   vault?: string;
@@ -182,10 +184,17 @@ export class SyncEngine {
   /**
    * The Key Vault versions last read for a class, by object id
    * (`secret/db-password`, `secret/db-password/0` for history entries);
-   * undefined when the engine has not read it (yet).
+   * 'pending' while the engine syncs the class but has not tried it yet;
+   * undefined when it does not sync it, or its first sync read nothing
+   * (invalid, or failed: then the pods' own reports are all there is).
    */
-  knownVersions(namespace: string, className: string): ObjectVersions | undefined {
-    return this.state.get(`${namespace}/${className}`)?.versions;
+  knownVersions(namespace: string, className: string): ObjectVersions | 'pending' | undefined {
+    const key = `${namespace}/${className}`;
+    const state = this.state.get(key);
+    if (state?.versions !== undefined) return state.versions;
+    const entry = this.classes.get(key);
+    if (entry === undefined || state?.tried) return undefined;
+    return 'pending';
   }
 
   /** Entries per in-memory cache: what the engine holds, for the metrics and the memory tests. */
@@ -219,7 +228,10 @@ export class SyncEngine {
     const intervalMs = (entry.parsed.ok ? entry.parsed.value.overrides.pollIntervalMs : undefined) ?? this.opts.pollIntervalMs;
     let ok = true;
     try {
-      if (this.opts.isLeader()) ok = await this.sync(key, entry, intervalMs);
+      if (this.opts.isLeader()) {
+        ok = await this.sync(key, entry, intervalMs);
+        this.tried(key, entry);
+      }
     } finally {
       const failures = this.state.get(key)?.failures ?? 0;
       // A failing class is tried again sooner than its interval at first, then less and less often.
@@ -290,6 +302,15 @@ export class SyncEngine {
     }
     this.fail(key, ref, failures.filter((f) => f.reason !== 'not_owned'), plan.kept);
     return failures.every((f) => f.reason === 'not_owned');
+  }
+
+  // The reloader holds a class's mounted input back until its first sync; one that read nothing
+  // (invalid, or failed) hands it back to the pods' own reports.
+  private tried(key: string, entry: ClassEntry): void {
+    const state = this.stateOf(key);
+    if (state.tried) return;
+    state.tried = true;
+    if (state.versions === undefined) this.opts.onVersionsChanged?.(entry.namespace, entry.name, undefined);
   }
 
   private stateOf(key: string): ClassState {

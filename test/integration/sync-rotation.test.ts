@@ -109,6 +109,40 @@ describe('sync engine: a Key Vault rotation, end to end', () => {
     assert.equal(await c.metric('keyvault_reloader_restarts_total', { kind: 'Deployment', result: 'restarted' }), 4);
   });
 
+  it('a controller restart while the pods report other versions than the engine read restarts nothing: the pods\' reports never stand in for the engine\'s first read', async () => {
+    const { ns, clientID } = await federatedNamespace(env, azure, 'rotation-restart');
+    const vault = vaultName('restart');
+    await azure.admin.vault(vault).secrets.setSecret('db-password', 'v1');
+    await applyClass(env.client, ns, syncClass('db', {
+      vault, clientID, tenantId: azure.tenantId,
+      objects: ['objectName: db-password\nobjectType: secret'],
+      secretObjects: [{ secretName: 'db-creds', type: 'Opaque', data: [{ objectName: 'db-password', key: 'password' }] }],
+    }));
+    await createDeployment(env.client, ns, deployment('mount-app', { annotations: { [ANNOTATIONS.auto]: 'true' }, pod: csiPod('db') }));
+    await waitRolledOut(env.client, ns, 'mount-app');
+    const first = await startSyncController(env, { namespaces: [ns] });
+    controllers.push(first);
+    await secretData(env.client, ns, 'db-creds');
+    const recorded = await baselineOf(env.client, ns, 'mount-app', 'spc/db');
+    await first.proc.kill9();
+
+    // The driver reports a version the engine never read (its rotation off, pods started earlier).
+    await recordMountsForClass(env.client, ns, 'db', [{ id: 'secret/db-password', version: 'an-older-version' }]);
+    // The new process's first read waits on a slow Entra, well past the settle window.
+    await azure.faults.delayEntraTokens(5000);
+    try {
+      const second = await startSyncController(env, { namespaces: [ns] });
+      controllers.push(second);
+      await eventually('the engine\'s first read', async () => (await second.metric('keyvault_reloader_sync_last_success_timestamp_seconds', { namespace: ns, class: 'db' })) > 0, 60_000);
+      await polls(azure, vault, '/secrets/db-password/', 2);
+      assert.equal((await replicaSetsOf(env.client, ns, 'mount-app')).length, 1, 'no restart');
+      assert.equal(await second.metric('keyvault_reloader_restarts_total', { kind: 'Deployment', result: 'restarted' }), 0);
+      assert.equal(await baselineOf(env.client, ns, 'mount-app', 'spc/db'), recorded);
+    } finally {
+      await azure.faults.clearEntra();
+    }
+  });
+
   it('one Key Vault read per distinct object and identity per interval, however many classes use it, counted at the vault', async () => {
     const a = await federatedNamespace(env, azure, 'reads-a');
     const b = await federatedNamespace(env, azure, 'reads-b');
