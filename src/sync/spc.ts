@@ -8,6 +8,8 @@ import { isMap, isScalar, isSeq, parseDocument, type Node, type Scalar } from 'y
 import { posix } from 'node:path';
 import { DURATION_BOUNDS } from '../config.ts';
 import { parseBoundedDuration } from '../core/duration.ts';
+import { PUBLIC_CLOUD_CATALOG, resolveCloud, type CloudCatalog, type CloudEnvironment } from '../keyvault/cloud.ts';
+import type { ObjectType } from '../keyvault/objects.ts';
 
 export const SPC_GROUP = 'secrets-store.csi.x-k8s.io';
 export const SPC_API_VERSION = `${SPC_GROUP}/v1`;
@@ -55,7 +57,6 @@ export interface SecretObjectInput {
   data?: Array<{ objectName?: string; key?: string }>;
 }
 
-export type ObjectType = 'secret' | 'key' | 'cert';
 export type ObjectFormat = 'pem' | 'pfx';
 export type ObjectEncoding = 'utf-8' | 'hex' | 'base64';
 
@@ -95,14 +96,6 @@ export interface SecretObjectSpec {
   data: Array<{ objectName: string; key: string }>;
 }
 
-export interface CloudEnvironment {
-  /** Canonical name, e.g. AzurePublicCloud. */
-  name: string;
-  vaultDnsSuffix: string;
-  /** Microsoft Entra authority host for the token exchange. */
-  authorityHost: string;
-}
-
 export interface ClassOverrides {
   /** undefined when the annotation is absent, so the cluster-wide flag decides. */
   sync?: boolean;
@@ -129,13 +122,6 @@ export interface ParsedClass {
   overrides: ClassOverrides;
 }
 
-// Keyed by the upper-cased name, as go-autorest's EnvironmentFromName matches.
-const CLOUDS: ReadonlyMap<string, CloudEnvironment> = new Map([
-  ['AZUREPUBLICCLOUD', { name: 'AzurePublicCloud', vaultDnsSuffix: 'vault.azure.net', authorityHost: 'https://login.microsoftonline.com/' }],
-  ['AZUREUSGOVERNMENTCLOUD', { name: 'AzureUSGovernmentCloud', vaultDnsSuffix: 'vault.usgovcloudapi.net', authorityHost: 'https://login.microsoftonline.us/' }],
-  ['AZURECHINACLOUD', { name: 'AzureChinaCloud', vaultDnsSuffix: 'vault.azure.cn', authorityHost: 'https://login.chinacloudapi.cn/' }],
-]);
-
 const OBJECT_TYPES: readonly ObjectType[] = ['secret', 'key', 'cert'];
 const KNOWN_OBJECT_FIELDS = new Set([
   'objectName', 'objectType', 'objectVersion', 'objectVersionHistory', 'objectAlias',
@@ -146,7 +132,44 @@ const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[
 const SECRET_DATA_KEY = /^[-._a-zA-Z0-9]+$/;
 const TLS_KEYS = new Set(['tls.key', 'tls.crt']);
 
-export function parseSecretProviderClass(input: unknown): Result<ParsedClass> {
+/**
+ * The Secret types a class may ask for: Kubernetes' own types that only hold
+ * data, and any type outside the Kubernetes domains (a type of your own, such
+ * as example.com/api-key). Every other kubernetes.io or k8s.io type is refused,
+ * because Kubernetes acts on Secrets of such types: the token controller fills
+ * a kubernetes.io/service-account-token with a token of the service account
+ * its annotation names, and the API server accepts a
+ * bootstrap.kubernetes.io/token as a credential. A class author must not get
+ * through the controller a credential their own RBAC does not give them.
+ */
+export const DATA_SECRET_TYPES: readonly string[] = [
+  'Opaque',
+  'kubernetes.io/basic-auth',
+  'kubernetes.io/ssh-auth',
+  'kubernetes.io/tls',
+  'kubernetes.io/dockercfg',
+  'kubernetes.io/dockerconfigjson',
+];
+
+/** Why a class may not write a Secret of this type; undefined when it may. */
+export function secretTypeProblem(type: string): string | undefined {
+  if (DATA_SECRET_TYPES.includes(type)) return undefined;
+  const slash = type.indexOf('/');
+  const domain = slash < 0 ? '' : type.slice(0, slash).toLowerCase();
+  const reserved = ['kubernetes.io', 'k8s.io'].some((d) => domain === d || domain.endsWith(`.${d}`));
+  if (!reserved) return undefined;
+  const why = type === 'kubernetes.io/service-account-token'
+    ? 'Kubernetes would put a service account token into it'
+    : type === 'bootstrap.kubernetes.io/token' ? 'the API server would accept it as a credential' : 'Kubernetes reserves the types of its domains and may act on them';
+  return `"${type}" is not allowed (${why}): use one of ${DATA_SECRET_TYPES.join(', ')}, or a type outside the kubernetes.io and k8s.io domains`;
+}
+
+export interface ParseOptions {
+  /** The clouds a class can name (default: the built-in ones, AzurePublicCloud when none is named). */
+  clouds?: CloudCatalog;
+}
+
+export function parseSecretProviderClass(input: unknown, options: ParseOptions = {}): Result<ParsedClass> {
   const problems: Problem[] = [];
   const add = (field: string, message: string): void => {
     problems.push({ field, message });
@@ -190,14 +213,9 @@ export function parseSecretProviderClass(input: unknown): Result<ParsedClass> {
     add('spec.parameters.keyvaultName', `"${keyvaultName}" is not a vault name: use 3 to 24 characters of letters, digits and "-"`);
   }
 
-  const cloudName = parameters.get('cloudName') ?? '';
-  const cloud = CLOUDS.get((cloudName === '' ? 'AzurePublicCloud' : cloudName).toUpperCase());
-  if (cloud === undefined) {
-    add('spec.parameters.cloudName', `"${cloudName}" is not supported: use AzurePublicCloud (the default), AzureUSGovernmentCloud or AzureChinaCloud`);
-  }
-  if ((parameters.get('cloudEnvFileName') ?? '') !== '') {
-    add('spec.parameters.cloudEnvFileName', 'custom cloud environments are not supported: remove it and set cloudName');
-  }
+  const resolved = resolveCloud(options.clouds ?? PUBLIC_CLOUD_CATALOG, parameters.get('cloudName') ?? '', parameters.get('cloudEnvFileName') ?? '');
+  const cloud = resolved.ok ? resolved.cloud : undefined;
+  if (!resolved.ok) add(`spec.parameters.${resolved.field}`, resolved.message);
 
   // The provider reads tenantID first and falls back to the older tenantId.
   const tenantId = parameters.get('tenantID') || parameters.get('tenantId') || '';
@@ -533,6 +551,8 @@ function parseSecretObjects(
       seenNames.set(secretName, i);
     }
     const type = typeof so.type === 'string' && so.type.trim() !== '' ? so.type.trim() : 'Opaque';
+    const typeProblem = secretTypeProblem(type);
+    if (typeProblem !== undefined) add(`${at}.type`, typeProblem);
     const labels = readStringMap(so.labels, `${at}.labels`, add);
     const annotations = readStringMap(so.annotations, `${at}.annotations`, add);
 

@@ -1,15 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  DATA_SECRET_TYPES,
   formatProblems,
   objectId,
   parseObjectsParameter,
   parseSecretProviderClass,
   syncBlockers,
   type ParsedClass,
+  type ParseOptions,
   type Problem,
   type SecretProviderClass,
 } from '../../src/sync/spc.ts';
+import { loadCloudCatalog } from '../../src/keyvault/cloud.ts';
 
 const OBJECTS = `array:
   - |
@@ -52,6 +55,12 @@ function spc(overrides: {
 
 function parsed(obj: unknown): ParsedClass {
   const result = parseSecretProviderClass(obj);
+  if (!result.ok) assert.fail(`expected a valid class, got: ${formatProblems(result.problems)}`);
+  return result.value;
+}
+
+function parsedWith(obj: unknown, options: ParseOptions): ParsedClass {
+  const result = parseSecretProviderClass(obj, options);
   if (!result.ok) assert.fail(`expected a valid class, got: ${formatProblems(result.problems)}`);
   return result.value;
 }
@@ -116,21 +125,91 @@ describe('parseSecretProviderClass', () => {
     assert.deepEqual(signing?.certKeyFileNames, [], 'only secrets can back a certificate');
   });
 
-  it('maps each supported cloud to its vault DNS suffix, case-insensitively', () => {
-    assert.equal(parsed(spc({ parameters: { cloudName: 'AzureUSGovernmentCloud' } })).vaultUrl, 'https://my-vault.vault.usgovcloudapi.net/');
-    assert.equal(parsed(spc({ parameters: { cloudName: 'AzureChinaCloud' } })).vaultUrl, 'https://my-vault.vault.azure.cn/');
-    assert.equal(parsed(spc({ parameters: { cloudName: 'azurepubliccloud' } })).vaultUrl, 'https://my-vault.vault.azure.net/');
-    assert.equal(parsed(spc({ parameters: { cloudName: 'AzureChinaCloud' } })).cloud.authorityHost, 'https://login.chinacloudapi.cn/');
+  it('accepts every cloudName the Azure provider accepts, in any case, and an empty one as the default cloud', () => {
+    const cases: Array<[string, string, string]> = [
+      ['', 'vault.azure.net', 'https://login.microsoftonline.com/'],
+      ['AzurePublicCloud', 'vault.azure.net', 'https://login.microsoftonline.com/'],
+      ['azurepubliccloud', 'vault.azure.net', 'https://login.microsoftonline.com/'],
+      ['AzureCloud', 'vault.azure.net', 'https://login.microsoftonline.com/'],
+      ['AzureUSGovernmentCloud', 'vault.usgovcloudapi.net', 'https://login.microsoftonline.us/'],
+      ['AZUREUSGOVERNMENT', 'vault.usgovcloudapi.net', 'https://login.microsoftonline.us/'],
+      ['AzureChinaCloud', 'vault.azure.cn', 'https://login.chinacloudapi.cn/'],
+      ['AzureGermanCloud', 'vault.microsoftazure.de', 'https://login.microsoftonline.de/'],
+      ['  AzureChinaCloud ', 'vault.azure.cn', 'https://login.chinacloudapi.cn/'],
+    ];
+    for (const [cloudName, suffix, authority] of cases) {
+      const c = parsed(spc({ parameters: { cloudName } }));
+      assert.equal(c.vaultUrl, `https://my-vault.${suffix}/`, cloudName);
+      assert.equal(c.cloud.authorityHost, authority, cloudName);
+      assert.equal(c.cloud.vaultResource, `https://${suffix}`, cloudName);
+    }
   });
 
-  it('reports an unknown cloud by field', () => {
-    const found = problems(spc({ parameters: { cloudName: 'AzureGermanCloud' } }));
+  it('takes the default cloud of the catalog for a class that names none (the provider\'s --cloud-name)', () => {
+    const clouds = loadCloudCatalog({ cloudName: 'AzureChinaCloud', envFiles: [] });
+    assert.equal(parsedWith(spc(), { clouds }).vaultUrl, 'https://my-vault.vault.azure.cn/');
+    assert.equal(parsedWith(spc({ parameters: { cloudName: 'AzurePublicCloud' } }), { clouds }).vaultUrl, 'https://my-vault.vault.azure.net/');
+  });
+
+  it('reports an unknown cloud by field, naming the accepted ones', () => {
+    const found = problems(spc({ parameters: { cloudName: 'AzureMoonCloud' } }));
     assert.deepEqual(found.map((p) => p.field), ['spec.parameters.cloudName']);
-    assert.match(found[0]?.message ?? '', /"AzureGermanCloud" is not supported: use AzurePublicCloud/);
+    assert.match(found[0]?.message ?? '', /"AzureMoonCloud" is not a cloud the Azure provider knows: use one of AzurePublicCloud, AzureCloud, AzureUSGovernmentCloud, AzureUSGovernment, AzureChinaCloud, AzureGermanCloud, AzureStackCloud/);
   });
 
-  it('rejects custom cloud environment files', () => {
-    assert.deepEqual(problems(spc({ parameters: { cloudEnvFileName: '/etc/cloud.json' } })).map((p) => p.field), ['spec.parameters.cloudEnvFileName']);
+  describe('AzureStackCloud', () => {
+    const STACK = JSON.stringify({ name: 'AzureStackHub', keyVaultDNSSuffix: 'vault.local.azurestack.external', activeDirectoryEndpoint: 'https://login.local.azurestack.external/', resourceIdentifiers: { keyVault: 'https://vault.local.azurestack.external' } });
+    const read = (files: Record<string, string>) => (path: string) => {
+      const text = files[path];
+      if (text === undefined) throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' });
+      return text;
+    };
+    const clouds = loadCloudCatalog({
+      cloudName: '',
+      envFiles: ['/etc/kubernetes/azurestackcloud.json', '/etc/kubernetes/broken.json', '/etc/kubernetes/missing.json'],
+      read: read({ '/etc/kubernetes/azurestackcloud.json': STACK, '/etc/kubernetes/broken.json': '{"keyVaultDNSSuffix": "s3cr3t-looking-content"' }),
+    });
+    const stack = (cloudEnvFileName?: string) => spc({ parameters: { cloudName: 'AzureStackCloud', cloudEnvFileName } });
+    const stackProblems = (cloudEnvFileName?: string): Problem[] => {
+      const result = parseSecretProviderClass(stack(cloudEnvFileName), { clouds });
+      if (result.ok) assert.fail('expected problems, the class parsed');
+      return result.problems;
+    };
+
+    it('reads its endpoints from one of the operator\'s environment files', () => {
+      const c = parsedWith(stack('/etc/kubernetes/azurestackcloud.json'), { clouds });
+      assert.equal(c.vaultUrl, 'https://my-vault.vault.local.azurestack.external/');
+      assert.deepEqual(c.cloud, { name: 'AzureStackHub', vaultDnsSuffix: 'vault.local.azurestack.external', authorityHost: 'https://login.local.azurestack.external/', vaultResource: 'https://vault.local.azurestack.external' });
+      assert.equal(parsedWith(spc({ parameters: { cloudName: 'azurestackcloud', cloudEnvFileName: '/etc/kubernetes/./azurestackcloud.json' } }), { clouds }).cloud.name, 'AzureStackHub', 'case and path normalised');
+    });
+
+    it('refuses any other path, without reading it, and says who can add it', () => {
+      for (const path of ['/var/run/secrets/kubernetes.io/serviceaccount/token', '/etc/passwd']) {
+        const [p] = stackProblems(path);
+        assert.equal(p?.field, 'spec.parameters.cloudEnvFileName');
+        assert.equal(p?.message, `"${path}" is not one of the environment files keyvault-reloader was given: ask its operator to add it (--cloud-env-file; chart value sync.cloudEnvFiles)`);
+      }
+      assert.match(stackProblems('../etc/passwd')[0]?.message ?? '', /must be an absolute path/);
+      assert.match(stackProblems('/etc/kubernetes/../passwd')[0]?.message ?? '', /must not contain "\.\."/);
+    });
+
+    it('says what is wrong with a file the operator gave, never what it holds', () => {
+      const [broken] = stackProblems('/etc/kubernetes/broken.json');
+      assert.equal(broken?.message, 'the environment file "/etc/kubernetes/broken.json" is not valid JSON: ask keyvault-reloader\'s operator to fix it');
+      assert.doesNotMatch(broken?.message ?? '', /s3cr3t/);
+      assert.match(stackProblems('/etc/kubernetes/missing.json')[0]?.message ?? '', /could not be read \(ENOENT\): check that the file is mounted/);
+    });
+
+    it('needs a file unless the default cloud is AzureStackCloud', () => {
+      assert.match(stackProblems()[0]?.message ?? '', /required with cloudName AzureStackCloud/);
+      const stackDefault = loadCloudCatalog({ cloudName: 'AzureStackCloud', envFiles: ['/etc/stack.json'], read: read({ '/etc/stack.json': STACK }) });
+      assert.equal(parsedWith(stack(), { clouds: stackDefault }).cloud.name, 'AzureStackHub');
+      assert.equal(parsedWith(spc(), { clouds: stackDefault }).cloud.name, 'AzureStackHub');
+    });
+
+    it('ignores cloudEnvFileName beside a built-in cloudName, as the provider does', () => {
+      assert.equal(parsedWith(spc({ parameters: { cloudName: 'AzurePublicCloud', cloudEnvFileName: '/etc/passwd' } }), { clouds }).vaultUrl, 'https://my-vault.vault.azure.net/');
+    });
   });
 
   it('accepts tenantID and tenantId, preferring tenantID as the provider does', () => {
@@ -361,6 +440,25 @@ describe('secretObjects', () => {
       annotations: { note: 'x' },
       data: [{ objectName: 'db-password', key: 'password' }, { objectName: 'tls', key: 'cert' }],
     }]);
+  });
+
+  it('accepts the Secret types that only hold data, and types of other domains', () => {
+    for (const type of [...DATA_SECRET_TYPES, 'example.com/api-key', 'helm.sh/custom', 'my-type']) {
+      const key = type === 'kubernetes.io/tls' ? 'tls.crt' : 'password';
+      assert.equal(parsed(secretObjects([{ secretName: 'db', type, data: [{ objectName: 'db-password', key }] }])).secretObjects[0]?.type, type);
+    }
+  });
+
+  it('refuses a Secret type that makes Kubernetes act for the Secret, saying why and what is allowed', () => {
+    const refused = (type: string) => {
+      const found = problems(secretObjects([{ secretName: 'tok', type, annotations: { 'kubernetes.io/service-account.name': 'admin' }, data: [{ objectName: 'db-password', key: 'token' }] }]));
+      assert.deepEqual(found.map((p) => p.field), ['spec.secretObjects[0].type'], type);
+      return found[0]?.message ?? '';
+    };
+    assert.equal(refused('kubernetes.io/service-account-token'), '"kubernetes.io/service-account-token" is not allowed (Kubernetes would put a service account token into it): use one of Opaque, kubernetes.io/basic-auth, kubernetes.io/ssh-auth, kubernetes.io/tls, kubernetes.io/dockercfg, kubernetes.io/dockerconfigjson, or a type outside the kubernetes.io and k8s.io domains');
+    assert.match(refused('bootstrap.kubernetes.io/token'), /the API server would accept it as a credential/);
+    assert.match(refused('kubernetes.io/some-future-type'), /Kubernetes reserves the types of its domains/);
+    assert.match(refused('x.k8s.io/thing'), /is not allowed/);
   });
 
   it('requires each data objectName to be a file the objects write, listing them', () => {
