@@ -44,6 +44,8 @@ const short = (version: string) => `${version.slice(0, 8)}…`;
 const newValue = () => randomBytes(18).toString('base64url');
 
 interface Started {
+  /** Set once the demo stops what it started: an exit from then on is expected. */
+  stopping?: boolean;
   cluster?: LocalCluster;
   azure?: LocalAzure;
   addon?: LocalAddon;
@@ -100,8 +102,13 @@ export async function demo(opts: DemoOptions): Promise<boolean> {
 
   const started: Started = {};
   const total = rotateEveryMs !== undefined ? Infinity : Math.max(1, opts.rotations);
+  // The controller under demonstration dying is a failure to report at once, not after a step's timeout.
+  let controllerDied: (err: Error) => void = () => {};
+  const death = new Promise<never>((_, reject) => (controllerDied = reject));
+  // Seen by the race below; once that is over (--keep), a death has no one left to tell.
+  death.catch(() => {});
   try {
-    const results = await run(opts, started, pollMs, rotateEveryMs, total);
+    const results = await Promise.race([run(opts, started, pollMs, rotateEveryMs, total, controllerDied), death]);
     const ok = results.every((r) => DEPLOYMENTS.every((d) => r.restarts[d] === 1));
     summary(results, await totalsOf(started));
     if (opts.keep) {
@@ -122,7 +129,7 @@ export async function demo(opts: DemoOptions): Promise<boolean> {
   }
 }
 
-async function run(opts: DemoOptions, started: Started, pollMs: number, rotateEveryMs: number | undefined, total: number): Promise<RotationResult[]> {
+async function run(opts: DemoOptions, started: Started, pollMs: number, rotateEveryMs: number | undefined, total: number, controllerDied: (err: Error) => void): Promise<RotationResult[]> {
   header('the local environment: control plane, local Azure, the AKS add-on');
   const progress = (m: string) => out(`  ${m}`);
   const cluster = (started.cluster = await startCluster({ progress }));
@@ -144,6 +151,9 @@ async function run(opts: DemoOptions, started: Started, pollMs: number, rotateEv
 
   header('the controller, as a pod of a cluster with an HTTP proxy runs it');
   const controller = (started.controller = await startController(cluster, azure));
+  void controller.proc.exited.then(async (code) => {
+    if (!started.stopping) controllerDied(new Error(`the controller exited (${code === null ? 'killed by a signal' : `exit code ${code}`}); the last lines of its log:\n${await controller.proc.logTail(10)}`));
+  });
   out(`  keyvault-reloader run --mode all --settle ${SETTLE} --ca-bundle <the local Azure's CA>, HTTPS_PROXY=${azure.proxyUrl}, NO_PROXY=${azure.proxyEnv().NO_PROXY}`);
   out(`  ready (pid ${controller.proc.pid}; /metrics on http://127.0.0.1:${controller.port}/metrics; log ${controller.proc.logFile})`);
 
@@ -353,6 +363,7 @@ async function startController(cluster: LocalCluster, azure: LocalAzure): Promis
 }
 
 async function stopAll(started: Started): Promise<void> {
+  started.stopping = true;
   started.observer?.stop();
   await started.controller?.proc.stop('SIGTERM', 10_000).catch(() => {});
   await started.addon?.stop().catch(() => {});

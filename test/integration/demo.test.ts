@@ -233,6 +233,15 @@ describe('demo', () => {
     await assertNothingLeft(run);
   });
 
+  it('a failure (the controller under demonstration dies) is reported at once, and everything is stopped and removed', async () => {
+    const run = runDemo([]);
+    const pid = Number((await waitOutput(run, /ready \(pid (\d+);/))[1]);
+    process.kill(pid, 'SIGKILL');
+    assert.equal(await run.exited, 1);
+    assert.match(run.output(), /^✖ the controller exited \(killed by a signal\); the last lines of its log:/m);
+    await assertNothingLeft(run);
+  });
+
   it('without root it says so at once and starts nothing', async () => {
     const run = runDemo([], { uid: 65534 });
     assert.equal(await run.exited, 1);
