@@ -6,6 +6,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { createInterface } from 'node:readline';
 import { loadConnection, type Connection } from './connection.ts';
+import { ListSplitter } from './list-stream.ts';
 
 export const PATCH = {
   strategicMerge: 'application/strategic-merge-patch+json',
@@ -31,6 +32,20 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
+/** What a LIST answers besides its items. */
+export interface ListMeta {
+  metadata: { resourceVersion: string; continue?: string };
+}
+
+/**
+ * Ask for PartialObjectMetadata (apiVersion meta.k8s.io/v1): name, namespace, labels,
+ * annotations, ownerReferences, resourceVersion, and no spec, status or data.
+ */
+export const METADATA_ONLY = {
+  list: 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1',
+  watch: 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1',
+} as const;
+
 export type WatchEvent = { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR'; object: any };
 
 export interface KubeClient {
@@ -38,8 +53,10 @@ export interface KubeClient {
   /** Counts requests by verb, for metrics and for benchmarks that assert "no LIST per event". */
   readonly onRequest: Set<(verb: string, path: string) => void>;
   request<T = any>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, opts?: RequestOptions): Promise<T>;
+  /** One LIST page, its items handed to onItem one at a time as they arrive, never the whole page at once. */
+  list(path: string, opts: RequestOptions, onItem: (item: any) => void): Promise<ListMeta>;
   /** Resolves once the server has accepted the watch (or it failed, reported through onDone). */
-  watch(path: string, query: Record<string, string | number | boolean | undefined>, onEvent: (e: WatchEvent) => void, onDone: (err: unknown) => void): Promise<AbortController>;
+  watch(path: string, query: Record<string, string | number | boolean | undefined>, onEvent: (e: WatchEvent) => void, onDone: (err: unknown) => void, opts?: { accept?: string }): Promise<AbortController>;
 }
 
 export function loadKubeConfig(file?: string, context?: string): Connection {
@@ -120,7 +137,34 @@ export function createKubeClient(connection: Connection): KubeClient {
       if (status < 200 || status >= 300) throw statusError(method, path, status, text);
       return (text ? JSON.parse(text) : undefined) as any;
     },
-    async watch(path, query, onEvent, onDone) {
+    async list(path, opts, onItem) {
+      notify('LIST', path);
+      const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+      const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+      const res = await open('GET', url(path, opts.query), { accept: opts.accept ?? 'application/json' }, signal);
+      const status = res.statusCode ?? 0;
+      if (status < 200 || status >= 300) throw statusError('GET', path, status, await readText(res));
+      return new Promise<ListMeta>((resolve, reject) => {
+        const splitter = new ListSplitter((json) => onItem(JSON.parse(json)));
+        res.on('data', (chunk: Buffer) => {
+          try {
+            splitter.write(chunk);
+          } catch (err) {
+            res.destroy();
+            reject(err);
+          }
+        });
+        res.on('end', () => {
+          try {
+            resolve(splitter.end<ListMeta>());
+          } catch (err) {
+            reject(err instanceof SyntaxError ? new Error(`GET ${path}: the list response is not valid JSON: ${err.message}`) : err);
+          }
+        });
+        res.on('error', reject);
+      });
+    },
+    async watch(path, query, onEvent, onDone, opts = {}) {
       notify('WATCH', path);
       const abort = new AbortController();
       let done = false;
@@ -131,7 +175,7 @@ export function createKubeClient(connection: Connection): KubeClient {
         onDone(err);
       };
       try {
-        const res = await open('GET', url(path, { ...query, watch: 'true' }), { accept: 'application/json' }, abort.signal);
+        const res = await open('GET', url(path, { ...query, watch: 'true' }), { accept: opts.accept ?? 'application/json' }, abort.signal);
         if (res.statusCode !== 200) {
           const text = await readText(res).catch(() => '');
           const err = statusError('WATCH', path, res.statusCode ?? 0, text);

@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log.ts';
-import { KubeError, type KubeClient, type WatchEvent } from './client.ts';
+import { KubeError, METADATA_ONLY, type KubeClient, type WatchEvent } from './client.ts';
 
 export interface InformerOptions<T> {
   name: string;
@@ -14,6 +14,10 @@ export interface InformerOptions<T> {
   /** Collection paths, one per watched namespace or one cluster-wide, e.g. /api/v1/secrets. */
   paths: string[];
   labelSelector?: string;
+  /** Objects the server need not send at all, e.g. `type!=helm.sh/release.v1`. */
+  fieldSelector?: string;
+  /** Where transform reads only metadata: ask for PartialObjectMetadata, not whole objects. */
+  metadataOnly?: boolean;
   /** Compact projection; null drops the object (as if it did not exist). */
   transform: (obj: any) => T | null;
   log: Logger;
@@ -171,13 +175,18 @@ export class Informer<T> {
     let cont: string | undefined;
     let rv = '';
     do {
-      const page = await this.opts.client.request<{ metadata: { resourceVersion: string; continue?: string }; items: any[] }>('GET', state.path, {
-        query: { limit: this.opts.pageSize ?? 500, continue: cont, labelSelector: this.opts.labelSelector },
-      });
-      for (const item of page.items) {
-        const value = this.opts.transform(item);
-        if (value !== null) seen.set(objectKey(item), { key: objectKey(item), resourceVersion: item.metadata?.resourceVersion ?? '', value });
-      }
+      // Items are projected as they arrive: a whole page of objects is never alive at once.
+      const page = await this.opts.client.list(
+        state.path,
+        {
+          query: { limit: this.opts.pageSize ?? 500, continue: cont, labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector },
+          accept: this.opts.metadataOnly ? METADATA_ONLY.list : undefined,
+        },
+        (item) => {
+          const value = this.opts.transform(item);
+          if (value !== null) seen.set(objectKey(item), { key: objectKey(item), resourceVersion: item.metadata?.resourceVersion ?? '', value });
+        },
+      );
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion;
     } while (cont);
@@ -221,6 +230,7 @@ export class Informer<T> {
             resourceVersion: state.resourceVersion,
             allowWatchBookmarks: true,
             labelSelector: this.opts.labelSelector,
+            fieldSelector: this.opts.fieldSelector,
             // Let the server end the watch now and then; we resume from the last resourceVersion.
             timeoutSeconds: 240 + Math.floor(Math.random() * 240),
           },
@@ -250,6 +260,7 @@ export class Informer<T> {
             if (err && (err as { statusCode?: number }).statusCode === 410) gone = true;
             finish(err);
           },
+          { accept: this.opts.metadataOnly ? METADATA_ONLY.watch : undefined },
         )
         .then((abort) => {
           state.abort = abort;

@@ -49,6 +49,13 @@ export interface ReloaderOptions {
   watchSilenceMs?: number;
 }
 
+/**
+ * Secrets no workload can reference, skipped by the server: Helm's release records
+ * (one per release revision, each its whole gzipped manifest, often the largest
+ * Secrets in a cluster) are read by Helm, never mounted by a pod.
+ */
+export const SECRET_FIELD_SELECTOR = 'type!=helm.sh/release.v1';
+
 /** However often an input keeps changing, a restart waits at most this long (or 5 settle windows). */
 const MAX_SETTLE_FLOOR_MS = 30_000;
 
@@ -83,6 +90,7 @@ export class ReloaderController {
       client: opts.client,
       paths: paths('/api/v1', 'secrets'),
       labelSelector: opts.secretSelector,
+      fieldSelector: SECRET_FIELD_SELECTOR,
       log: opts.log,
       silenceMs: opts.watchSilenceMs,
       transform: (s) => (inScope(s) ? projectSecret(opts.keyring, opts.annotations, s) : null),

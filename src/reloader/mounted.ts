@@ -107,7 +107,8 @@ export class MountedVersions {
       transform: (o) => (opts.inScope(o) ? projectPodStatus(opts.keyring, o) : null),
     });
     this.pods = new Informer<PodInfo>({ ...common, name: 'pods', paths: opts.paths('/api/v1', 'pods'), transform: (o) => (opts.inScope(o) ? projectPod(o) : null) });
-    this.replicaSets = new Informer<ReplicaSetInfo>({ ...common, name: 'replicasets', paths: opts.paths('/apis/apps/v1', 'replicasets'), transform: (o) => (opts.inScope(o) ? projectReplicaSet(o) : null) });
+    // A ReplicaSet is read for its owner and revision only, both in its metadata.
+    this.replicaSets = new Informer<ReplicaSetInfo>({ ...common, name: 'replicasets', metadataOnly: true, paths: opts.paths('/apis/apps/v1', 'replicasets'), transform: (o) => (opts.inScope(o) ? projectReplicaSet(o) : null) });
     this.statuses.events.on('event', (e) => this.onStatus(e));
     // A status can arrive before its pod is in our cache; the pod's arrival makes it count.
     this.pods.events.on('event', (e) => {
