@@ -2,8 +2,9 @@
 // streams over node:https with a keep-alive agent. Raw paths keep CRDs,
 // patches and pagination uniform and under our control; objects are typed
 // with client-node's models (types only: erased at run time).
-import http from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
+import { http } from '../core/node-http.ts';
 import { createInterface } from 'node:readline';
 import { loadConnection, type Connection } from './connection.ts';
 import { ListSplitter } from './list-stream.ts';
@@ -78,7 +79,7 @@ export function createKubeClient(connection: Connection): KubeClient {
 
   const open = async (method: string, u: URL, headers: Record<string, string>, signal: AbortSignal, body?: string) => {
     const auth = await connection.headers();
-    return new Promise<http.IncomingMessage>((resolve, reject) => {
+    return new Promise<IncomingMessage>((resolve, reject) => {
       if (signal.aborted) return reject(signal.reason);
       // Aborting destroys the request, whose errors every caller listens for; the listener
       // goes once the exchange is over, so a late timeout never touches a finished request.
@@ -96,7 +97,7 @@ export function createKubeClient(connection: Connection): KubeClient {
     });
   };
 
-  const readText = (res: http.IncomingMessage) =>
+  const readText = (res: IncomingMessage) =>
     new Promise<string>((resolve, reject) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));

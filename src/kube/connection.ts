@@ -5,8 +5,9 @@
 // loaded only for the kubeconfig auth we do not handle ourselves (exec plugins
 // such as kubelogin, auth providers), and then only to obtain headers.
 import { readFileSync, existsSync } from 'node:fs';
-import http from 'node:http';
+import type { Agent } from 'node:http';
 import https from 'node:https';
+import { http } from '../core/node-http.ts';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -14,7 +15,7 @@ import { parse as parseYaml } from 'yaml';
 export interface Connection {
   /** Base URL, e.g. https://10.0.0.1:443. */
   readonly server: string;
-  readonly agent: http.Agent;
+  readonly agent: Agent;
   /** Authentication headers for the next request (tokens may rotate). */
   headers(): Promise<Record<string, string>>;
   /** Where the settings came from, for messages. */
