@@ -1,7 +1,7 @@
 // The one configuration object, built once from flags and environment and
 // validated with errors that say what to fix. Everything downstream takes
 // the parts it needs from here.
-import { parseDuration } from './core/duration.ts';
+import { parseBoundedDuration, type DurationBounds } from './core/duration.ts';
 
 export type Mode = 'all' | 'reloader' | 'sync';
 
@@ -79,20 +79,40 @@ export interface RawFlags {
 
 export class ConfigError extends Error {}
 
+const SECOND = 1000;
+const HOUR = 3_600_000;
+
+/**
+ * What each duration flag accepts. Annotations that mean the same thing (a
+ * workload's settle, a class's poll-interval) take the same bounds. Above a
+ * bound a setting is a typo, not a choice (a 30-day settle window); below it
+ * it would spin (a 0s poll interval).
+ */
+export const DURATION_BOUNDS = {
+  settle: { minMs: 0, maxMs: HOUR },
+  'min-restart-interval': { minMs: 0, maxMs: 24 * HOUR },
+  'lease-duration': { minMs: SECOND, maxMs: HOUR },
+  'renew-deadline': { minMs: 100, maxMs: HOUR },
+  'retry-period': { minMs: 100, maxMs: HOUR },
+  'poll-interval': { minMs: SECOND, maxMs: 24 * HOUR },
+} as const satisfies Record<string, DurationBounds>;
+
 export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv = process.env): Config {
   const mode = (flags.mode ?? 'all') as Mode;
   if (!['all', 'reloader', 'sync'].includes(mode)) throw new ConfigError(`--mode ${JSON.stringify(flags.mode)}: use all, reloader or sync`);
-  const duration = (flag: keyof RawFlags, fallback: string): number => {
+  const duration = (flag: keyof typeof DURATION_BOUNDS, fallback: string): number => {
     const text = (flags[flag] as string | undefined) ?? fallback;
     try {
-      return parseDuration(text);
+      return parseBoundedDuration(text, DURATION_BOUNDS[flag]);
     } catch (err) {
       throw new ConfigError(`--${flag}: ${(err as Error).message}`);
     }
   };
-  const positive = (flag: keyof RawFlags, value: number | undefined, fallback: number): number => {
+  const number = (flag: keyof RawFlags, value: number | undefined, fallback: number, range: { min: number; max: number; integer?: boolean }): number => {
     const v = value ?? fallback;
-    if (!Number.isFinite(v) || v <= 0) throw new ConfigError(`--${flag} ${v}: must be a positive number`);
+    if (!Number.isFinite(v) || v < range.min || v > range.max || (range.integer && !Number.isInteger(v))) {
+      throw new ConfigError(`--${flag} ${v}: use ${range.integer ? 'a whole number' : 'a number'} from ${range.min} to ${range.max}`);
+    }
     return v;
   };
   const list = (v: string | string[] | undefined): string[] =>
@@ -122,8 +142,8 @@ export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv = process.en
     reloader: {
       settleMs: duration('settle', '10s'),
       minRestartIntervalMs: duration('min-restart-interval', '1m'),
-      restartsPerSecond: positive('restarts-per-second', flags['restarts-per-second'], 5),
-      maxInFlight: positive('max-in-flight', flags['max-in-flight'], 20),
+      restartsPerSecond: number('restarts-per-second', flags['restarts-per-second'], 5, { min: 0.01, max: 10_000 }),
+      maxInFlight: number('max-in-flight', flags['max-in-flight'], 20, { min: 1, max: 1_000_000, integer: true }),
       keySecretName: flags['key-secret'] ?? 'keyvault-reloader-digest-key',
     },
     leaderElection: {
@@ -140,7 +160,7 @@ export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv = process.en
       all: flags['sync-all'] ?? false,
       defaultServiceAccount: flags['sync-service-account'] ?? 'keyvault-reloader-sync',
       authorityHost: flags['authority-host'] ?? env['AZURE_AUTHORITY_HOST'] ?? undefined,
-      vaultRequestsPerSecond: positive('vault-requests-per-second', flags['vault-requests-per-second'], 50),
+      vaultRequestsPerSecond: number('vault-requests-per-second', flags['vault-requests-per-second'], 50, { min: 0.01, max: 10_000 }),
     },
   };
 }

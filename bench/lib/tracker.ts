@@ -39,7 +39,7 @@ export class DeploymentTracker {
           ? { baseline: d.metadata?.annotations?.[BASELINE], generation: d.metadata?.generation ?? 0, observedGeneration: d.status?.observedGeneration ?? 0 }
           : null,
     });
-    this.informer.events.on('event', (e) => {
+    this.informer.addEventHandler((e) => {
       const at = now();
       this.lastEventAt = at;
       if (e.type === 'update' && e.value.baseline !== e.old.baseline) this.changes.push({ key: e.key, at });

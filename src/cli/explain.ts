@@ -50,6 +50,7 @@ export async function explain(config: Config, output: 'text' | 'json'): Promise<
       const d = controller.decisionFor(w);
       const verdict =
         d.action === 'restart' ? `would restart: ${d.changed.join(', ')} changed`
+        : d.action === 'wait' && d.reason === 'invalid-annotation' ? `held: nothing restarts until its annotations are fixed${d.changed.length ? ` (${d.changed.join(', ')} changed meanwhile)` : ''}`
         : d.action === 'wait' ? `would restart after waiting (${d.reason}): ${d.changed.join(', ')} changed`
         : d.action === 'record' ? `would record a baseline without restarting (${d.reason})`
         : w.policy ? 'up to date' : 'not opted in';

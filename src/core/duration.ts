@@ -53,3 +53,31 @@ export function parseDuration(text: string): number {
   }
   return total / 1e6;
 }
+
+/** The range a setting accepts, in milliseconds, both ends included. */
+export interface DurationBounds {
+  minMs: number;
+  maxMs: number;
+}
+
+/** parseDuration, then a range check whose message says what the range is. */
+export function parseBoundedDuration(text: string, bounds: DurationBounds): number {
+  const ms = parseDuration(text);
+  if (ms < bounds.minMs) throw new Error(`"${text.trim()}" is too short: use at least ${formatDuration(bounds.minMs)}`);
+  if (ms > bounds.maxMs) throw new Error(`"${text.trim()}" is too long: use at most ${formatDuration(bounds.maxMs)}`);
+  return ms;
+}
+
+/** A duration as Go would print a round value: "1h30m", "10s", "500ms", "0s". */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  if (ms < 1000) return `${ms}ms`;
+  let rest = Math.round(ms / 1000);
+  const parts: string[] = [];
+  for (const [unit, size] of [['h', 3600], ['m', 60], ['s', 1]] as const) {
+    const n = Math.floor(rest / size);
+    if (n > 0) parts.push(`${n}${unit}`);
+    rest -= n * size;
+  }
+  return parts.join('');
+}

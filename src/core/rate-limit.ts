@@ -5,6 +5,8 @@
 // it is granted until it finishes and for a window after, so neither the
 // starts nor the completions (what the API server sees) of any window exceed
 // the limit, however the server's latency bunches them.
+import { setTimer } from './timer.ts';
+
 export class SlidingWindowLimiter {
   private readonly limit: number;
   private readonly windowMs: number;
@@ -35,7 +37,7 @@ export class SlidingWindowLimiter {
     const granted = this.chain.then(async () => {
       for (let wait = this.delayMs(); wait > 0; wait = this.delayMs()) {
         await new Promise<void>((resolve) => {
-          const timer = Number.isFinite(wait) ? setTimeout(resolve, wait) : undefined;
+          const timer = Number.isFinite(wait) ? setTimer(resolve, wait) : undefined;
           this.wake = () => {
             clearTimeout(timer);
             resolve();

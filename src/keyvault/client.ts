@@ -10,7 +10,7 @@ import { KeyClient } from '@azure/keyvault-keys';
 import { SecretClient } from '@azure/keyvault-secrets';
 import type { TokenCredential } from '@azure/identity';
 import PQueue from 'p-queue';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../core/timer.ts';
 import type { Logger } from '../log.ts';
 import type { CertificateBundle, FetchedObject, KeyBundle, SecretBundle, VersionItem } from '../sync/render.ts';
 import type { ObjectType } from '../sync/spc.ts';
@@ -192,7 +192,7 @@ export class KeyVaultClients {
         if (wait > this.policy.maxRetryAfterMs) {
           throw new KeyVaultError('throttled', `${what} in ${vault.host}: the vault is throttling requests for another ${Math.ceil(wait / 1000)}s; the read is skipped until the next poll`, 429, wait);
         }
-        await sleep(wait, undefined, { signal: this.opts.signal });
+        await sleep(wait, this.opts.signal);
       }
       const started = performance.now();
       try {
@@ -216,7 +216,7 @@ export class KeyVaultClients {
           throw new KeyVaultError(kind, retry > 0 ? `${message} (after ${retry + 1} attempts)` : message, failure.status, failure.retryAfterMs);
         }
         this.opts.log.debug({ vault: vault.host, operation, object: what, result: kind, status: failure.status, retryInMs: delay }, 'Key Vault read failed; retrying');
-        await sleep(delay, undefined, { signal: this.opts.signal });
+        await sleep(delay, this.opts.signal);
       }
     }
   }

@@ -56,8 +56,11 @@ export interface KubeClient {
   request<T = any>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, opts?: RequestOptions): Promise<T>;
   /** One LIST page, its items handed to onItem one at a time as they arrive, never the whole page at once. */
   list(path: string, opts: RequestOptions, onItem: (item: any) => void): Promise<ListMeta>;
-  /** Resolves once the server has accepted the watch (or it failed, reported through onDone). */
-  watch(path: string, query: Record<string, string | number | boolean | undefined>, onEvent: (e: WatchEvent) => void, onDone: (err: unknown) => void, opts?: { accept?: string }): Promise<AbortController>;
+  /**
+   * Resolves once the server has accepted the watch (or it failed, reported through onDone).
+   * Aborting `signal` ends it at any stage, opening included; onDone then gets null.
+   */
+  watch(path: string, query: Record<string, string | number | boolean | undefined>, onEvent: (e: WatchEvent) => void, onDone: (err: unknown) => void, opts?: { accept?: string; signal?: AbortSignal }): Promise<AbortController>;
 }
 
 export function loadKubeConfig(file?: string, context?: string): Connection {
@@ -166,12 +169,17 @@ export function createKubeClient(connection: Connection): KubeClient {
       });
     },
     async watch(path, query, onEvent, onDone, opts = {}) {
+      const signal = opts.signal;
       notify('WATCH', path);
       const abort = new AbortController();
+      const onAbort = () => abort.abort();
+      if (signal?.aborted) abort.abort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
       let done = false;
       const finish = (err: unknown) => {
         if (done) return;
         done = true;
+        signal?.removeEventListener('abort', onAbort);
         abort.abort();
         onDone(err);
       };

@@ -1,12 +1,21 @@
-// The one informer: paginated LIST, then WATCH from the list's
-// resourceVersion, keeping only a compact projection of each object (never a
-// Secret's data). It re-lists on 410 Gone and diffs the result against its
-// cache, so a re-list replays nothing that did not change; it restarts a watch
-// that errs, closes or goes silent; and it reports whether it is healthy.
-import { EventEmitter } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
+// The one informer, after client-go's SharedIndexInformer: a paginated LIST,
+// then a WATCH from the list's resourceVersion, feeding an Indexer (store.ts)
+// with what `transform` keeps of each object (a compact projection, never a
+// Secret's data) and telling event handlers what changed.
+//
+// - A watch that expires (410 Gone) re-lists; the result is diffed against the
+//   cache, so a re-list replays nothing that did not change.
+// - A watch that errs, closes or goes silent is resumed from its resourceVersion.
+// - relist() (the namespace scope changed) cuts short whatever the path is
+//   doing — a LIST, a watch being opened or running, a pause — and lists again.
+// - A resource the cluster does not serve (404: the CRD is not installed, or
+//   was deleted while watched) counts as synced and empty: its cache is
+//   emptied and it is looked for again now and then.
 import type { Logger } from '../log.ts';
+import { backoffMs } from '../core/backoff.ts';
+import { sleep } from '../core/timer.ts';
 import { KubeError, METADATA_ONLY, type KubeClient, type WatchEvent } from './client.ts';
+import { Indexer, NAMESPACE_INDEX, namespaceOfKey, type Indexers } from './store.ts';
 
 export interface InformerOptions<T> {
   name: string;
@@ -18,24 +27,28 @@ export interface InformerOptions<T> {
   fieldSelector?: string;
   /** Where transform reads only metadata: ask for PartialObjectMetadata, not whole objects. */
   metadataOnly?: boolean;
-  /** Compact projection; null drops the object (as if it did not exist). */
+  /**
+   * What the cache keeps of an object (null drops it, as if it did not
+   * exist). The one place where an object's size is decided: keep only what
+   * readers use.
+   */
   transform: (obj: any) => T | null;
+  /** Named index functions, as client-go's Indexers; read with byIndex(). */
+  indexers?: Indexers<T>;
   log: Logger;
   pageSize?: number;
   /** A watch with no event for this long is restarted (client-node also aborts after 30 s of silence). */
   silenceMs?: number;
-}
-
-export interface Entry<T> {
-  key: string;
-  resourceVersion: string;
-  value: T;
+  /** How often a resource the cluster does not serve is looked for again (default 1 min). */
+  missingRetryMs?: number;
 }
 
 export type InformerEvent<T> =
   | { type: 'add'; key: string; value: T }
   | { type: 'update'; key: string; value: T; old: T }
   | { type: 'delete'; key: string; old: T };
+
+export type EventHandler<T> = (event: InformerEvent<T>) => void;
 
 export function objectKey(obj: { metadata?: { namespace?: string; name?: string } }): string {
   const m = obj.metadata ?? {};
@@ -44,47 +57,83 @@ export function objectKey(obj: { metadata?: { namespace?: string; name?: string 
 
 interface PathState {
   path: string;
+  /** The namespace a namespaced path lists ('' for a cluster-wide path). */
+  namespace: string;
   resourceVersion: string;
-  keys: Set<string>;
-  abort?: AbortController;
+  /** Aborted to end what the path is doing now (relist, silence, stop). */
+  round: AbortController;
   lastEventAt: number;
   watching: boolean;
   failures: number;
   /** The resource is not served (a CRD not installed): counts as synced and empty until it appears. */
   missing: boolean;
-  /** Set by relist(): the next round lists again instead of resuming the watch. */
+  /** Set by relist(): the path lists again as soon as its current step is cut short. */
   relist: boolean;
 }
 
+/** A failed list or watch is tried again after 250–500 ms, doubling with each failure, at most 30 s. */
+const RETRY = { baseMs: 500, capMs: 30_000 };
+
 export class Informer<T> {
   readonly name: string;
-  readonly events = new EventEmitter<{ event: [InformerEvent<T>] }>();
+  /** Counts of lists, re-lists after 410 and watch restarts, for metrics and tests. */
+  readonly stats = { lists: 0, relists: 0, watchRestarts: 0 };
   private readonly opts: InformerOptions<T>;
-  private readonly cache = new Map<string, Entry<T>>();
+  private readonly store: Indexer<T>;
+  /** resourceVersion per key: an unchanged object seen again (a re-list) is not an event. */
+  private readonly versions = new Map<string, string>();
+  private readonly handlers = new Set<EventHandler<T>>();
   private readonly states: PathState[];
   private stopped = false;
-  private readonly stopSignal = new AbortController();
   private syncedFlag = false;
   private readonly syncWaiters: (() => void)[] = [];
-  /** Counts of re-lists and watch restarts, for metrics and tests. */
-  readonly stats = { lists: 0, relists: 0, watchRestarts: 0 };
 
   constructor(opts: InformerOptions<T>) {
     this.opts = opts;
     this.name = opts.name;
-    this.states = opts.paths.map((path) => ({ path, resourceVersion: '', keys: new Set(), lastEventAt: Date.now(), watching: false, failures: 0, missing: false, relist: false }));
+    // With several paths (one per namespace) a re-list of one path must find that path's objects.
+    const indexers: Indexers<T> = opts.paths.length > 1 ? { ...opts.indexers, [NAMESPACE_INDEX]: (_v, key) => namespaceOfKey(key) } : (opts.indexers ?? {});
+    this.store = new Indexer<T>(indexers);
+    this.states = opts.paths.map((path) => ({
+      path,
+      namespace: /\/namespaces\/([^/]+)\//.exec(path)?.[1] ?? '',
+      resourceVersion: '',
+      round: new AbortController(),
+      lastEventAt: Date.now(),
+      watching: false,
+      failures: 0,
+      missing: false,
+      relist: false,
+    }));
+  }
+
+  /** client-go's AddEventHandler: called synchronously, in order, for every change to the cache. Returns a remover. */
+  addEventHandler(handler: EventHandler<T>): () => void {
+    this.handlers.add(handler);
+    return () => this.handlers.delete(handler);
   }
 
   get(key: string): T | undefined {
-    return this.cache.get(key)?.value;
+    return this.store.get(key);
   }
 
+  /** Every cached object, iterated live (no copy): for resyncs. Look things up with get() or byIndex(). */
   values(): IterableIterator<T> {
-    return [...this.cache.values()].map((e) => e.value)[Symbol.iterator]();
+    return this.store.values();
+  }
+
+  /** The cached objects under `value` in the index named `index` (see InformerOptions.indexers). */
+  byIndex(index: string, value: string): T[] {
+    return this.store.byIndex(index, value);
+  }
+
+  /** The keys under `value` in the index named `index`. */
+  indexKeys(index: string, value: string): ReadonlySet<string> {
+    return this.store.indexKeys(index, value);
   }
 
   get size(): number {
-    return this.cache.size;
+    return this.store.size;
   }
 
   get synced(): boolean {
@@ -96,7 +145,7 @@ export class Informer<T> {
     return new Promise((resolve) => this.syncWaiters.push(resolve));
   }
 
-  /** Healthy while every path has a watch open or is within its retry budget. */
+  /** Healthy while every path has a watch open, is not served, or is within its retry budget. */
   healthy(now = Date.now()): boolean {
     const limit = 3 * (this.opts.silenceMs ?? 120_000);
     return this.states.every((s) => s.watching || s.missing || now - s.lastEventAt < limit);
@@ -110,68 +159,79 @@ export class Informer<T> {
   relist(): void {
     for (const s of this.states) {
       s.relist = true;
-      s.abort?.abort();
+      s.round.abort();
     }
   }
 
   stop(): void {
     this.stopped = true;
-    this.stopSignal.abort();
-    for (const s of this.states) s.abort?.abort();
+    for (const s of this.states) s.round.abort();
   }
 
   private async run(state: PathState): Promise<void> {
     let needList = true;
     while (!this.stopped) {
+      state.round = new AbortController();
+      const signal = state.round.signal;
+      if (state.relist) {
+        state.relist = false;
+        needList = true;
+      }
       try {
         if (needList) {
-          await this.list(state);
+          await this.list(state, signal);
           state.missing = false;
           needList = false;
           this.markSynced();
         }
-        const outcome = await this.watchOnce(state);
-        if (state.relist) {
-          state.relist = false;
-          needList = true;
-        } else if (outcome === 'gone') {
+        const outcome = await this.watchOnce(state, signal);
+        if (outcome === 'gone') {
           this.opts.log.info({ informer: this.name, path: state.path }, 'watch expired (410 Gone); re-listing');
           this.stats.relists++;
           needList = true;
-        } else {
+        } else if (!state.relist) {
           this.stats.watchRestarts++;
         }
         state.failures = 0;
       } catch (err) {
         if (this.stopped) return;
-        if (err instanceof KubeError && err.status === 404 && needList) {
-          // Not served here (e.g. the Secrets Store CSI driver's CRDs are not installed):
-          // nothing to watch, which must not hold readiness back; look again now and then.
-          if (!state.missing) this.opts.log.warn({ informer: this.name, path: state.path }, 'resource not served by this cluster (CRD not installed?); treating it as empty and checking again every minute');
+        // Cut short by relist(): list again at once.
+        if (state.relist) continue;
+        if (err instanceof KubeError && err.status === 404) {
+          // Not served (the Secrets Store CSI driver's CRDs are not installed, or were
+          // deleted while watched): nothing to watch, which must not hold readiness back
+          // nor keep objects that no longer exist; look again now and then.
+          if (!state.missing) this.opts.log.warn({ informer: this.name, path: state.path, retryInMs: this.opts.missingRetryMs ?? 60_000 }, 'resource not served by this cluster (CRD not installed?); treating it as empty and looking again');
           state.missing = true;
-          for (const key of [...state.keys]) this.remove(state, key);
+          state.resourceVersion = '';
+          for (const key of this.keysOf(state)) this.remove(key);
           this.markSynced();
-          state.lastEventAt = Date.now();
-          await this.pause(60_000);
+          needList = true;
+          await this.pause(this.opts.missingRetryMs ?? 60_000, signal);
           continue;
         }
         state.failures++;
         if (err instanceof KubeError && err.status === 410) needList = true;
-        const delay = Math.min(30_000, 250 * 2 ** Math.min(state.failures, 7)) * (0.5 + Math.random() / 2);
+        const delay = backoffMs(state.failures, RETRY);
         this.opts.log.warn({ informer: this.name, path: state.path, err: errMessage(err), retryInMs: Math.round(delay) }, 'list/watch failed; retrying');
-        await this.pause(delay);
+        await this.pause(delay, signal);
       }
     }
   }
 
-  /** A wait that stop() cuts short, so a stopped informer never keeps the process alive. */
-  private pause(ms: number): Promise<void> {
-    return sleep(ms, undefined, { signal: this.stopSignal.signal }).catch(() => undefined);
+  /** A wait that relist() and stop() cut short, so a stopped informer never keeps the process alive. */
+  private pause(ms: number, signal: AbortSignal): Promise<void> {
+    return sleep(ms, signal).catch(() => undefined);
   }
 
-  private async list(state: PathState): Promise<void> {
+  /** The keys a path's objects have in the cache (a copy: the caller removes some). */
+  private keysOf(state: PathState): string[] {
+    return [...(this.states.length === 1 ? this.store.keys() : this.store.indexKeys(NAMESPACE_INDEX, state.namespace))];
+  }
+
+  private async list(state: PathState, signal: AbortSignal): Promise<void> {
     this.stats.lists++;
-    const seen = new Map<string, Entry<T>>();
+    const seen = new Map<string, { resourceVersion: string; value: T }>();
     let cont: string | undefined;
     let rv = '';
     do {
@@ -181,10 +241,11 @@ export class Informer<T> {
         {
           query: { limit: this.opts.pageSize ?? 500, continue: cont, labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector },
           accept: this.opts.metadataOnly ? METADATA_ONLY.list : undefined,
+          signal,
         },
         (item) => {
           const value = this.opts.transform(item);
-          if (value !== null) seen.set(objectKey(item), { key: objectKey(item), resourceVersion: item.metadata?.resourceVersion ?? '', value });
+          if (value !== null) seen.set(objectKey(item), { resourceVersion: item.metadata?.resourceVersion ?? '', value });
         },
       );
       cont = page.metadata.continue || undefined;
@@ -192,15 +253,15 @@ export class Informer<T> {
     } while (cont);
 
     // Diff against what this path held: only real differences become events.
-    for (const key of state.keys) {
-      if (!seen.has(key)) this.remove(state, key);
+    for (const key of this.keysOf(state)) {
+      if (!seen.has(key)) this.remove(key);
     }
-    for (const entry of seen.values()) this.upsert(state, entry);
+    for (const [key, entry] of seen) this.upsert(key, entry.resourceVersion, entry.value);
     state.resourceVersion = rv;
     state.lastEventAt = Date.now();
   }
 
-  private watchOnce(state: PathState): Promise<'closed' | 'gone'> {
+  private watchOnce(state: PathState, signal: AbortSignal): Promise<'closed' | 'gone'> {
     return new Promise((resolve, reject) => {
       let gone = false;
       let settled = false;
@@ -209,16 +270,19 @@ export class Informer<T> {
         if (settled) return;
         settled = true;
         clearInterval(watchdog);
+        signal.removeEventListener('abort', onAbort);
         state.watching = false;
         if (gone) resolve('gone');
-        else if (err && !this.stopped && !isTimeout(err)) reject(err);
+        else if (err && !this.stopped && !state.relist && !isTimeout(err)) reject(err);
         else resolve('closed');
       };
+      // relist() or stop(): the client closes the watch (or never opens it) and reports null.
+      const onAbort = () => finish(null);
+      signal.addEventListener('abort', onAbort, { once: true });
       const watchdog = setInterval(() => {
         if (Date.now() - state.lastEventAt > silenceMs) {
           this.opts.log.warn({ informer: this.name, path: state.path, silentForMs: Date.now() - state.lastEventAt }, 'watch silent; restarting it');
-          state.abort?.abort();
-          finish(null);
+          state.round.abort();
         }
       }, Math.min(silenceMs, 5_000));
       watchdog.unref();
@@ -235,13 +299,13 @@ export class Informer<T> {
             timeoutSeconds: 240 + Math.floor(Math.random() * 240),
           },
           (e: WatchEvent) => {
+            if (settled) return;
             state.lastEventAt = Date.now();
             state.watching = true;
             if (e.type === 'ERROR') {
               if (e.object?.code === 410) gone = true;
               else this.opts.log.warn({ informer: this.name, status: e.object?.message }, 'watch error event');
-              state.abort?.abort();
-              finish(null);
+              state.round.abort();
               return;
             }
             const rv = e.object?.metadata?.resourceVersion;
@@ -249,42 +313,46 @@ export class Informer<T> {
             if (e.type === 'BOOKMARK') return;
             const key = objectKey(e.object);
             if (e.type === 'DELETED') {
-              this.remove(state, key);
+              this.remove(key);
               return;
             }
             const value = this.opts.transform(e.object);
-            if (value === null) this.remove(state, key);
-            else this.upsert(state, { key, resourceVersion: rv ?? '', value });
+            if (value === null) this.remove(key);
+            else this.upsert(key, rv ?? '', value);
           },
           (err: unknown) => {
             if (err && (err as { statusCode?: number }).statusCode === 410) gone = true;
             finish(err);
           },
-          { accept: this.opts.metadataOnly ? METADATA_ONLY.watch : undefined },
+          { accept: this.opts.metadataOnly ? METADATA_ONLY.watch : undefined, signal },
         )
-        .then((abort) => {
-          state.abort = abort;
-          if (settled) abort.abort();
-          else state.watching = true;
+        .then(() => {
+          if (!settled) state.watching = true;
         }, finish);
     });
   }
 
-  private upsert(state: PathState, entry: Entry<T>): void {
-    const prev = this.cache.get(entry.key);
-    state.keys.add(entry.key);
-    if (prev && prev.resourceVersion === entry.resourceVersion) return;
-    this.cache.set(entry.key, entry);
-    if (prev) this.events.emit('event', { type: 'update', key: entry.key, value: entry.value, old: prev.value });
-    else this.events.emit('event', { type: 'add', key: entry.key, value: entry.value });
+  private upsert(key: string, resourceVersion: string, value: T): void {
+    if (this.versions.get(key) === resourceVersion && this.store.has(key)) return;
+    this.versions.set(key, resourceVersion);
+    const old = this.store.set(key, value);
+    this.dispatch(old === undefined ? { type: 'add', key, value } : { type: 'update', key, value, old });
   }
 
-  private remove(state: PathState, key: string): void {
-    const prev = this.cache.get(key);
-    state.keys.delete(key);
-    if (!prev) return;
-    this.cache.delete(key);
-    this.events.emit('event', { type: 'delete', key, old: prev.value });
+  private remove(key: string): void {
+    const old = this.store.delete(key);
+    this.versions.delete(key);
+    if (old !== undefined) this.dispatch({ type: 'delete', key, old });
+  }
+
+  private dispatch(event: InformerEvent<T>): void {
+    for (const handler of this.handlers) {
+      try {
+        handler(event);
+      } catch (err) {
+        this.opts.log.error({ informer: this.name, key: event.key, err: errMessage(err) }, 'informer event handler threw');
+      }
+    }
   }
 
   private markSynced(): void {

@@ -11,7 +11,7 @@
 // successful renewal, which is before any standby can have seen that record
 // unchanged for leaseDuration (leaseDuration > renewDeadline).
 import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setTimer, sleep } from '../core/timer.ts';
 import type { Logger } from '../log.ts';
 import { KubeError, type KubeClient } from './client.ts';
 import { errMessage } from './informer.ts';
@@ -138,7 +138,7 @@ export class LeaderElector {
       if (this.state !== 'running') return;
       const wait = Math.round(this.leading ? this.opts.retryPeriodMs : this.opts.retryPeriodMs * (1 + Math.random() * STANDBY_JITTER));
       try {
-        await sleep(wait, undefined, { signal: this.abort.signal });
+        await sleep(wait, this.abort.signal);
       } catch {
         return;
       }
@@ -246,8 +246,7 @@ export class LeaderElector {
     if (left <= 0) return;
     this.renewedAt = sentAt;
     this.clearDeadline();
-    this.deadlineTimer = setTimeout(() => this.lose('lost', `no renewal succeeded within ${this.opts.renewDeadlineMs} ms`), left);
-    this.deadlineTimer.unref();
+    this.deadlineTimer = setTimer(() => this.lose('lost', `no renewal succeeded within ${this.opts.renewDeadlineMs} ms`), left);
     if (!this.leading) {
       this.leading = true;
       const spec = this.lease?.spec ?? {};

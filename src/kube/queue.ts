@@ -2,6 +2,8 @@
 // many times before it is processed is processed once; a key is never
 // processed twice at the same time (one added while it runs is run again
 // after); a key can be added after a delay, the earliest request winning.
+import { setTimer } from '../core/timer.ts';
+
 export class WorkQueue {
   private readonly ready: string[] = [];
   private readonly queued = new Set<string>();
@@ -49,16 +51,21 @@ export class WorkQueue {
 
   addAfter(key: string, delayMs: number): void {
     if (this.stopped) return;
-    if (delayMs <= 0) return this.add(key);
+    if (!(delayMs > 0)) return this.add(key);
     const at = Date.now() + delayMs;
     const existing = this.timers.get(key);
     if (existing && existing.at <= at) return;
     if (existing) clearTimeout(existing.timer);
-    const timer = setTimeout(() => {
+    this.arm(key, at);
+  }
+
+  // A delay beyond what one Node timer can hold is waited out in several.
+  private arm(key: string, at: number): void {
+    const timer = setTimer(() => {
+      if (Date.now() < at) return this.arm(key, at);
       this.timers.delete(key);
       this.add(key);
-    }, delayMs);
-    timer.unref();
+    }, at - Date.now());
     this.timers.set(key, { at, timer });
   }
 

@@ -35,7 +35,7 @@ export class NamespaceScope {
         transform: () => true,
       });
       // A namespace entering or leaving the selection changes what other caches should hold.
-      this.selected.events.on('event', (e) => {
+      this.selected.addEventHandler((e) => {
         if (e.type !== 'update') this.changeHandlers.forEach((f) => f());
       });
     }

@@ -11,12 +11,11 @@ import { errMessage, Informer, type InformerEvent } from '../kube/informer.ts';
 import { WorkQueue } from '../kube/queue.ts';
 import type { NamespaceScope } from '../kube/scope.ts';
 import type { Logger } from '../log.ts';
-import { ANNOTATIONS, type AnnotationOptions } from './annotations.ts';
+import { ANNOTATIONS, type AnnotationOptions, type Problem } from './annotations.ts';
 import { decide, formatBaseline, parseBaseline, type Baseline, type Decision, type Inputs } from './decide.ts';
 import { MountedVersions } from './mounted.ts';
-import { classRef, DependencyIndex, secretRef } from './dependency-index.ts';
 import type { Keyring } from './digest.ts';
-import { projectSecret, projectWorkload, WORKLOAD_RESOURCES, workloadKey, type SecretInfo, type WorkloadInfo, type WorkloadKind } from './workloads.ts';
+import { BY_INPUT, classRef, inputRefs, projectSecret, projectWorkload, secretRef, WORKLOAD_RESOURCES, workloadKey, type SecretInfo, type WorkloadInfo, type WorkloadKind } from './workloads.ts';
 
 export interface ReloaderMetrics {
   restart(kind: WorkloadKind, result: 'restarted' | 'failed' | 'dry_run'): void;
@@ -69,7 +68,6 @@ interface PendingChange {
 export class ReloaderController {
   readonly secrets: Informer<SecretInfo>;
   readonly workloads: Map<WorkloadKind, Informer<WorkloadInfo>>;
-  readonly index = new DependencyIndex();
   readonly queue: WorkQueue;
   readonly mounted: MountedVersions | undefined;
   private readonly opts: ReloaderOptions;
@@ -106,6 +104,7 @@ export class ReloaderController {
           log: opts.log,
           silenceMs: opts.watchSilenceMs,
           transform: (w) => (inScope(w) ? projectWorkload(kind, w, opts.annotations) : null),
+          indexers: { [BY_INPUT]: inputRefs },
         }),
       );
     }
@@ -134,8 +133,8 @@ export class ReloaderController {
 
     // When the namespace selection changes, caches re-list so they hold exactly what is in scope.
     opts.scope.onChange(() => this.informers.forEach((i) => i.relist()));
-    this.secrets.events.on('event', (e) => this.onSecret(e));
-    for (const informer of this.workloads.values()) informer.events.on('event', (e) => this.onWorkload(e));
+    this.secrets.addEventHandler((e) => this.onSecret(e));
+    for (const informer of this.workloads.values()) informer.addEventHandler((e) => this.onWorkload(e));
   }
 
   /** Every informer this controller runs, for start/stop, readiness and health. */
@@ -179,19 +178,29 @@ export class ReloaderController {
 
   private onSecret(e: InformerEvent<SecretInfo>): void {
     const info = e.type === 'delete' ? e.old : e.value;
+    if (e.type === 'delete') this.warnedProblems.delete(secretRef(info.namespace, info.name));
     if (e.type === 'update' && e.old.digest === e.value.digest && e.old.ignored === e.value.ignored) return;
     const at = this.now();
-    for (const wk of this.index.dependentsOf(secretRef(info.namespace, info.name))) {
+    for (const wk of this.dependentsOf(secretRef(info.namespace, info.name))) {
       this.markChanged(wk, at);
       this.queue.add(wk);
     }
     this.opts.metrics.queueDepth(this.queue.depth);
   }
 
+  /** The workloads that restart for an input (`secretRef`/`classRef`), by index. */
+  dependentsOf(ref: string): string[] {
+    const out: string[] = [];
+    for (const [kind, informer] of this.workloads) {
+      for (const w of informer.byIndex(BY_INPUT, ref)) out.push(workloadKey(kind, w.namespace, w.name));
+    }
+    return out;
+  }
+
   /** For inputs that are not Secrets (mounted versions): their owner calls this on a change. */
   notifyClassChanged(namespace: string, name: string): void {
     const at = this.now();
-    for (const wk of this.index.dependentsOf(classRef(namespace, name))) {
+    for (const wk of this.dependentsOf(classRef(namespace, name))) {
       this.markChanged(wk, at);
       this.queue.add(wk);
     }
@@ -207,13 +216,11 @@ export class ReloaderController {
     const w = e.type === 'delete' ? e.old : e.value;
     const key = workloadKey(w.kind, w.namespace, w.name);
     if (e.type === 'delete') {
-      this.index.remove(key);
       this.pending.delete(key);
       this.inFlight.delete(key);
       this.warnedProblems.delete(key);
       return;
     }
-    this.index.set(key, [...w.deps.secrets.map((s) => secretRef(w.namespace, s)), ...w.deps.secretProviderClasses.map((c) => classRef(w.namespace, c))]);
     this.queue.add(key);
   }
 
@@ -245,6 +252,7 @@ export class ReloaderController {
       lastChangeAt: pending?.since ?? this.now(),
       firstChangeAt: pending?.firstEventAt,
       maxSettleMs: Math.max(5 * settleMs, MAX_SETTLE_FLOOR_MS),
+      held: w.policy?.held,
     });
   }
 
@@ -365,13 +373,22 @@ export class ReloaderController {
     this.opts.events.emit(ref, type, reason, message);
   }
 
+  /** One InvalidAnnotation Warning per distinct set of problems: on the workload, and on each Secret it uses whose ignore is malformed. */
   private warnProblems(key: string, w: WorkloadInfo): void {
-    const text = w.problems.map((p) => `${p.annotation}: ${p.message}`).join('; ');
+    this.warnOnce(key, { apiVersion: WORKLOAD_RESOURCES[w.kind].apiVersion, kind: w.kind, namespace: w.namespace, name: w.name, uid: w.uid }, w.problems);
+    for (const name of w.deps.secrets) {
+      const s = this.secrets.get(`${w.namespace}/${name}`);
+      if (s?.problems) this.warnOnce(secretRef(w.namespace, name), { apiVersion: 'v1', kind: 'Secret', namespace: w.namespace, name }, s.problems);
+    }
+  }
+
+  private warnOnce(key: string, ref: ObjectRef, problems: readonly Problem[]): void {
+    const text = problems.map((p) => `${p.annotation}: ${p.message}`).join('; ');
     if (text === (this.warnedProblems.get(key) ?? '')) return;
     this.warnedProblems.set(key, text);
     if (!text) return;
-    this.event({ apiVersion: WORKLOAD_RESOURCES[w.kind].apiVersion, kind: w.kind, namespace: w.namespace, name: w.name, uid: w.uid }, 'Warning', 'InvalidAnnotation', text);
-    this.opts.log.warn({ workload: key, problems: w.problems }, 'invalid annotation');
+    this.event(ref, 'Warning', 'InvalidAnnotation', text);
+    this.opts.log.warn({ object: `${ref.kind}/${ref.namespace}/${ref.name}`, problems }, 'invalid annotation');
   }
 }
 

@@ -40,9 +40,11 @@ export interface DecideInput {
    * ever. Past it, the per-workload rate limit takes over. Default: no bound.
    */
   maxSettleMs?: number;
+  /** A malformed opt-in or exclusion (annotations.ts): nothing is restarted or recorded until it is fixed. */
+  held?: boolean;
 }
 
-export type WaitReason = 'settle' | 'rate-limited' | 'paused' | 'rollout-in-progress';
+export type WaitReason = 'settle' | 'rate-limited' | 'paused' | 'rollout-in-progress' | 'invalid-annotation';
 
 export type Decision =
   | { action: 'none' }
@@ -53,6 +55,13 @@ export type Decision =
 export function decide(input: DecideInput): Decision {
   const { baseline, inputs, keyId } = input;
   const present = presentInputs(inputs);
+
+  // Held: write nothing, not even an adoption, so that once the annotation is
+  // fixed the decision is made against the baseline from before the typo.
+  if (input.held) {
+    const changed = baseline !== null && baseline.keyId === keyId ? changedInputs(baseline, inputs) : [];
+    return { action: 'wait', until: null, reason: 'invalid-annotation', changed };
+  }
 
   // No baseline, or one made with a key we no longer have: its digests cannot
   // be compared, so record the present state and restart nothing.

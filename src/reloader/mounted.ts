@@ -25,7 +25,12 @@ export interface PodInfo {
   name: string;
   ownerKind: string;
   ownerName: string;
-  /** controller-revision-hash (StatefulSet) or pod-template-generation (DaemonSet). */
+  /**
+   * The revision to compare with the workload's: a StatefulSet's pods by their
+   * controller-revision-hash (its updateRevision), a DaemonSet's by their
+   * pod-template-generation (its template generation) although they carry a
+   * controller-revision-hash too.
+   */
   revision: string | undefined;
 }
 
@@ -73,7 +78,7 @@ export function projectPod(obj: any): PodInfo | null {
     name: obj.metadata?.name ?? '',
     ownerKind: owner.kind,
     ownerName: owner.name,
-    revision: labels['controller-revision-hash'] ?? labels['pod-template-generation'],
+    revision: owner.kind === 'DaemonSet' ? labels['pod-template-generation'] : labels['controller-revision-hash'],
   };
 }
 
@@ -88,12 +93,21 @@ export function projectReplicaSet(obj: any): ReplicaSetInfo | null {
   };
 }
 
+/** Index names of the informers below. */
+export const INDEX = {
+  /** Pods by the object that controls them: `ReplicaSet/<ns>/<name>`, `StatefulSet/<ns>/<name>`, … */
+  podsByOwner: 'owner',
+  /** ReplicaSets by their Deployment: `<ns>/<deployment>`. */
+  replicaSetsByDeployment: 'deployment',
+  /** SecretProviderClassPodStatuses by their pod: `<ns>/<pod>`. */
+  statusesByPod: 'pod',
+} as const;
+
 export class MountedVersions {
   readonly statuses: Informer<PodStatusInfo>;
   readonly pods: Informer<PodInfo>;
   readonly replicaSets: Informer<ReplicaSetInfo>;
-  private readonly byClass = new Map<string, Set<string>>();
-  private readonly byPod = new Map<string, Set<string>>();
+  /** When each status last reported a different digest: a second rotation during a rollout converges on the newest. */
   private readonly seenAt = new Map<string, number>();
   private readonly onChange: (namespace: string, className: string) => void;
 
@@ -105,18 +119,29 @@ export class MountedVersions {
       name: SPCPS_PATH.plural,
       paths: opts.paths(SPCPS_PATH.group, SPCPS_PATH.plural),
       transform: (o) => (opts.inScope(o) ? projectPodStatus(opts.keyring, o) : null),
+      indexers: { [INDEX.statusesByPod]: (s) => [`${s.namespace}/${s.podName}`] },
     });
-    this.pods = new Informer<PodInfo>({ ...common, name: 'pods', paths: opts.paths('/api/v1', 'pods'), transform: (o) => (opts.inScope(o) ? projectPod(o) : null) });
-    // A ReplicaSet is read for its owner and revision only, both in its metadata.
-    this.replicaSets = new Informer<ReplicaSetInfo>({ ...common, name: 'replicasets', metadataOnly: true, paths: opts.paths('/apis/apps/v1', 'replicasets'), transform: (o) => (opts.inScope(o) ? projectReplicaSet(o) : null) });
-    this.statuses.events.on('event', (e) => this.onStatus(e));
+    this.pods = new Informer<PodInfo>({
+      ...common,
+      name: 'pods',
+      paths: opts.paths('/api/v1', 'pods'),
+      transform: (o) => (opts.inScope(o) ? projectPod(o) : null),
+      indexers: { [INDEX.podsByOwner]: (p) => [`${p.ownerKind}/${p.namespace}/${p.ownerName}`] },
+    });
+    this.replicaSets = new Informer<ReplicaSetInfo>({
+      ...common,
+      name: 'replicasets',
+      // Read for its owner and revision only, both in its metadata.
+      metadataOnly: true,
+      paths: opts.paths('/apis/apps/v1', 'replicasets'),
+      transform: (o) => (opts.inScope(o) ? projectReplicaSet(o) : null),
+      indexers: { [INDEX.replicaSetsByDeployment]: (rs) => (rs.deployment ? [`${rs.namespace}/${rs.deployment}`] : []) },
+    });
+    this.statuses.addEventHandler((e) => this.onStatus(e));
     // A status can arrive before its pod is in our cache; the pod's arrival makes it count.
-    this.pods.events.on('event', (e) => {
+    this.pods.addEventHandler((e) => {
       if (e.type !== 'add') return;
-      for (const key of this.byPod.get(e.key) ?? []) {
-        const s = this.statuses.get(key);
-        if (s) this.onChange(s.namespace, s.className);
-      }
+      for (const s of this.statuses.byIndex(INDEX.statusesByPod, e.key)) this.onChange(s.namespace, s.className);
     });
   }
 
@@ -125,67 +150,46 @@ export class MountedVersions {
   }
 
   private onStatus(e: InformerEvent<PodStatusInfo>): void {
-    const s = e.type === 'delete' ? e.old : e.value;
-    const classKey = `${s.namespace}/${s.className}`;
-    const podKey = `${s.namespace}/${s.podName}`;
     if (e.type === 'delete') {
-      removeFrom(this.byClass, classKey, e.key);
-      removeFrom(this.byPod, podKey, e.key);
       this.seenAt.delete(e.key);
       return;
     }
     if (e.type === 'update' && e.old.digest === e.value.digest) return;
-    addTo(this.byClass, classKey, e.key);
-    addTo(this.byPod, podKey, e.key);
     this.seenAt.set(e.key, Date.now());
-    this.onChange(s.namespace, s.className);
+    this.onChange(e.value.namespace, e.value.className);
   }
 
-  /** `spc/<class>` inputs of a workload, from the reports of its current pods. */
+  /** `spc/<class>` inputs of a workload, from the reports of its current pods: costs what the workload has. */
   inputsFor(w: WorkloadInfo, baseline: Baseline | null): Inputs {
     const inputs: Inputs = {};
     if (w.deps.secretProviderClasses.length === 0) return inputs;
-    const currentRs = w.kind === 'Deployment' ? this.newestReplicaSet(w.namespace, w.name) : undefined;
+    const pods = this.currentPods(w);
     for (const className of w.deps.secretProviderClasses) {
       const reports: Report[] = [];
-      for (const key of this.byClass.get(`${w.namespace}/${className}`) ?? []) {
-        const s = this.statuses.get(key);
-        const pod = s && this.pods.get(`${s.namespace}/${s.podName}`);
-        if (!s || !pod || !this.isCurrentPod(w, pod, currentRs)) continue;
-        reports.push({ digest: s.digest, seenAt: this.seenAt.get(key) ?? 0 });
+      for (const pod of pods) {
+        for (const key of this.statuses.indexKeys(INDEX.statusesByPod, `${pod.namespace}/${pod.name}`)) {
+          const s = this.statuses.get(key)!;
+          if (s.className === className) reports.push({ digest: s.digest, seenAt: this.seenAt.get(key) ?? 0 });
+        }
       }
       inputs[`spc/${className}`] = mountedInput(baseline?.inputs[`spc/${className}`], reports);
     }
     return inputs;
   }
 
-  private isCurrentPod(w: WorkloadInfo, pod: PodInfo, currentRs: string | undefined): boolean {
-    switch (w.kind) {
-      case 'Deployment':
-        return pod.ownerKind === 'ReplicaSet' && pod.ownerName === currentRs;
-      case 'StatefulSet':
-      case 'DaemonSet':
-        return pod.ownerKind === w.kind && pod.ownerName === w.name && w.revision !== undefined && pod.revision === w.revision;
+  /** Pods of the workload's current revision: its newest ReplicaSet's, or those carrying its current revision. */
+  private currentPods(w: WorkloadInfo): PodInfo[] {
+    if (w.kind === 'Deployment') {
+      const rs = newest(this.replicaSets.byIndex(INDEX.replicaSetsByDeployment, `${w.namespace}/${w.name}`));
+      return rs ? this.pods.byIndex(INDEX.podsByOwner, `ReplicaSet/${w.namespace}/${rs.name}`) : [];
     }
-  }
-
-  private newestReplicaSet(namespace: string, deployment: string): string | undefined {
-    let best: ReplicaSetInfo | undefined;
-    for (const rs of this.replicaSets.values()) {
-      if (rs.namespace === namespace && rs.deployment === deployment && (!best || rs.revision > best.revision)) best = rs;
-    }
-    return best?.name;
+    if (w.revision === undefined) return [];
+    return this.pods.byIndex(INDEX.podsByOwner, `${w.kind}/${w.namespace}/${w.name}`).filter((p) => p.revision === w.revision);
   }
 }
 
-function addTo(map: Map<string, Set<string>>, key: string, value: string): void {
-  let set = map.get(key);
-  if (!set) map.set(key, (set = new Set()));
-  set.add(value);
-}
-
-function removeFrom(map: Map<string, Set<string>>, key: string, value: string): void {
-  const set = map.get(key);
-  set?.delete(value);
-  if (set?.size === 0) map.delete(key);
+function newest(sets: readonly ReplicaSetInfo[]): ReplicaSetInfo | undefined {
+  let best: ReplicaSetInfo | undefined;
+  for (const rs of sets) if (!best || rs.revision > best.revision) best = rs;
+  return best;
 }

@@ -2,7 +2,7 @@
 // not the objects: a Secret becomes its keyed digest (never its data), a
 // workload becomes its policy, its dependencies and the state of its rollout.
 import type { V1DaemonSet, V1Deployment, V1Secret, V1StatefulSet } from '@kubernetes/client-node';
-import { ANNOTATIONS, isIgnored, parseWorkloadPolicy, type AnnotationOptions, type Problem, type WorkloadPolicy } from './annotations.ts';
+import { ANNOTATIONS, parseIgnore, parseWorkloadPolicy, type AnnotationOptions, type Problem, type WorkloadPolicy } from './annotations.ts';
 import type { RolloutState } from './decide.ts';
 import { secretDigest, type Keyring } from './digest.ts';
 import { dependencies, findReferences, type References } from './references.ts';
@@ -20,6 +20,8 @@ export interface SecretInfo {
   name: string;
   digest: string;
   ignored: boolean;
+  /** Malformed annotations of ours on the Secret (absent when there are none). */
+  problems?: Problem[];
 }
 
 export interface WorkloadInfo {
@@ -41,13 +43,32 @@ export function workloadKey(kind: WorkloadKind, namespace: string, name: string)
   return `${kind}/${namespace}/${name}`;
 }
 
+/** An input of one namespace, as the workload informers index it: `secret/<ns>/<name>` or `spc/<ns>/<name>`. */
+export function secretRef(namespace: string, name: string): string {
+  return `secret/${namespace}/${name}`;
+}
+
+export function classRef(namespace: string, name: string): string {
+  return `spc/${namespace}/${name}`;
+}
+
+/** Index of the workload informers: what each workload restarts for, so an input's change finds its dependents by lookup. */
+export const BY_INPUT = 'input';
+
+export function inputRefs(w: WorkloadInfo): string[] {
+  return [...w.deps.secrets.map((s) => secretRef(w.namespace, s)), ...w.deps.secretProviderClasses.map((c) => classRef(w.namespace, c))];
+}
+
 export function projectSecret(keyring: Keyring, opts: AnnotationOptions, s: V1Secret): SecretInfo {
-  return {
+  const { ignored, problems } = parseIgnore(s.metadata?.annotations, opts);
+  const info: SecretInfo = {
     namespace: s.metadata?.namespace ?? '',
     name: s.metadata?.name ?? '',
     digest: secretDigest(keyring, { type: s.type, data: s.data }),
-    ignored: isIgnored(s.metadata?.annotations, opts),
+    ignored,
   };
+  if (problems.length > 0) info.problems = problems;
+  return info;
 }
 
 type AnyWorkload = V1Deployment | V1StatefulSet | V1DaemonSet;

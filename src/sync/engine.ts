@@ -141,7 +141,7 @@ export class SyncEngine {
       },
     });
     opts.scope.onChange(() => this.classes.relist());
-    this.classes.events.on('event', (e) => this.onClass(e));
+    this.classes.addEventHandler((e) => this.onClass(e));
   }
 
   get informers(): Informer<unknown>[] {

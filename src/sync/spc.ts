@@ -6,7 +6,8 @@
 
 import { isMap, isScalar, isSeq, parseDocument, type Node, type Scalar } from 'yaml';
 import { posix } from 'node:path';
-import { parseDuration } from '../core/duration.ts';
+import { DURATION_BOUNDS } from '../config.ts';
+import { parseBoundedDuration } from '../core/duration.ts';
 
 export const SPC_GROUP = 'secrets-store.csi.x-k8s.io';
 export const SPC_API_VERSION = `${SPC_GROUP}/v1`;
@@ -16,8 +17,6 @@ export const ANNOTATION_SYNC = 'keyvault-reloader.io/sync';
 export const ANNOTATION_POLL_INTERVAL = 'keyvault-reloader.io/poll-interval';
 export const ANNOTATION_SERVICE_ACCOUNT = 'keyvault-reloader.io/service-account';
 
-/** Polling faster than this only burns the vault's request budget. */
-export const MIN_POLL_INTERVAL_MS = 1000;
 
 export interface Problem {
   /** Path of the offending field, e.g. `spec.parameters.objects[2].objectType`. */
@@ -594,12 +593,8 @@ function parseOverrides(
   const interval = annotations[ANNOTATION_POLL_INTERVAL];
   if (interval !== undefined) {
     try {
-      const ms = parseDuration(String(interval));
-      if (ms < MIN_POLL_INTERVAL_MS) {
-        add(field(ANNOTATION_POLL_INTERVAL), `"${interval}" is shorter than the minimum of 1s`);
-      } else {
-        overrides.pollIntervalMs = ms;
-      }
+      // The same bounds as --poll-interval: faster only burns the vault's request budget.
+      overrides.pollIntervalMs = parseBoundedDuration(String(interval), DURATION_BOUNDS['poll-interval']);
     } catch (error) {
       add(field(ANNOTATION_POLL_INTERVAL), (error as Error).message);
     }

@@ -10,7 +10,7 @@ import { ANNOTATIONS } from '../../src/reloader/annotations.ts';
 import { parseBaseline } from '../../src/reloader/decide.ts';
 import { createNamespace, eventually, testEnv } from '../helpers/env.ts';
 import { startReloader } from '../helpers/reloader.ts';
-import { controllerRevisionsOf, createDeployment, createWorkload, deployment, getDeployment, getWorkload, podsWithApp, putSecret, replicaSetsOf, statefulSet, waitRolledOut, waitStatefulSetRolledOut } from '../helpers/workloads.ts';
+import { controllerRevisionsOf, createDeployment, createWorkload, daemonSet, deployment, getDeployment, getWorkload, podsWithApp, putSecret, replicaSetsOf, statefulSet, waitDaemonSetRolledOut, waitRolledOut, waitStatefulSetRolledOut } from '../helpers/workloads.ts';
 
 function csiPod(className: string, extra: object = {}) {
   return {
@@ -188,6 +188,39 @@ describe('mounted-secret rotation for a StatefulSet', () => {
       await sleep(1500);
       await r.controller.idle();
       assert.equal((await controllerRevisionsOf(env.client, ns, 'StatefulSet', 'db')).length, 2, 'exactly one restart');
+      assert.equal(r.counts.restarted, 1);
+    } finally {
+      await r.stop();
+    }
+  });
+});
+
+describe('mounted-secret rotation for a DaemonSet', () => {
+  it('pods of the current template generation reporting a rotation roll the DaemonSet once; its recreated pods reporting it add nothing', async () => {
+    const env = await testEnv();
+    const ns = await createNamespace(env.client, 'mounted-ds');
+    await createWorkload(env.client, ns, daemonSet('agent', { annotations: { [ANNOTATIONS.auto]: 'true' }, pod: csiPod('kv') }));
+    const before = await waitDaemonSetRolledOut(env.client, ns, 'agent');
+    const firstPods = await podsWithApp(env.client, ns, 'agent');
+    assert.ok(firstPods.length >= 1);
+    // The pods carry both labels; only pod-template-generation matches the DaemonSet's revision.
+    assert.ok(firstPods[0]!.metadata!.labels!['controller-revision-hash'] && firstPods[0]!.metadata!.labels!['pod-template-generation']);
+    for (const p of firstPods) await recordMount(env.client, p, 'kv', v('v1'));
+    const r = await startReloader(env, { namespace: ns });
+    try {
+      await eventually('adoption', async () => parseBaseline((await getWorkload(env.client, ns, 'DaemonSet', 'agent')).metadata?.annotations?.[ANNOTATIONS.baseline])?.inputs['spc/kv']);
+      for (const p of firstPods) await recordMount(env.client, p, 'kv', v('v2'));
+      await eventually('the DaemonSet template to change', async () => (await getWorkload(env.client, ns, 'DaemonSet', 'agent')).metadata!.generation! > before.metadata!.generation!);
+      await waitDaemonSetRolledOut(env.client, ns, 'agent');
+      const pods = await eventually('the DaemonSet pods to be recreated', async () => {
+        const now = await podsWithApp(env.client, ns, 'agent');
+        return now.length === firstPods.length && now.every((p) => !firstPods.some((q) => q.metadata!.uid === p.metadata!.uid)) ? now : false;
+      });
+      for (const p of pods) await recordMount(env.client, p, 'kv', v('v2'));
+      await sleep(1500);
+      await r.controller.idle();
+      assert.equal((await controllerRevisionsOf(env.client, ns, 'DaemonSet', 'agent')).length, 2, 'exactly one restart');
+      assert.equal((await getWorkload(env.client, ns, 'DaemonSet', 'agent')).metadata!.generation, before.metadata!.generation! + 1);
       assert.equal(r.counts.restarted, 1);
     } finally {
       await r.stop();

@@ -5,7 +5,6 @@
 // counted where Kubernetes records them (ReplicaSets, ControllerRevisions,
 // metadata.generation), never by counting our own patches.
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1DaemonSet, V1Deployment, V1StatefulSet } from '@kubernetes/client-node';
@@ -17,6 +16,7 @@ import { parseBaseline, type Baseline } from '../../src/reloader/decide.ts';
 import { secretDigest } from '../../src/reloader/digest.ts';
 import { loadOrCreateKey } from '../../src/reloader/key.ts';
 import { createNamespace, eventually, testEnv } from '../helpers/env.ts';
+import { captureLog } from '../helpers/log.ts';
 import { eventsFor, startReloader, type RunningReloader } from '../helpers/reloader.ts';
 import {
   controllerRevisionsOf,
@@ -67,28 +67,6 @@ async function mergePatch(client: KubeClient, path: string, body: unknown): Prom
 }
 
 const deploymentPath = (ns: string, name: string) => `/apis/apps/v1/namespaces/${ns}/deployments/${name}`;
-
-/** A pino destination that keeps the parsed JSON lines. */
-function logCapture(): { stream: Writable; lines: Record<string, any>[] } {
-  const lines: Record<string, any>[] = [];
-  let partial = '';
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      partial += chunk.toString();
-      const parts = partial.split('\n');
-      partial = parts.pop() ?? '';
-      for (const p of parts) {
-        try {
-          lines.push(JSON.parse(p));
-        } catch {
-          // not a log line
-        }
-      }
-      done();
-    },
-  });
-  return { stream, lines };
-}
 
 describe('reloader: graceful, never a storm', () => {
   it('a paused Deployment is not patched while paused (a RestartDeferred Event names the Secret) and restarts exactly once when resumed', async () => {
@@ -316,6 +294,51 @@ describe('reloader: graceful, never a storm', () => {
     }
   });
 
+  it('a malformed exclude-secrets or auto holds the workload (no restart for what it may exclude; a change made meanwhile restarts it once after the fix), and a malformed ignore ignores its Secret, each with an InvalidAnnotation Warning', async () => {
+    const env = await testEnv();
+    const ns = await createNamespace(env.client, 'held');
+    for (const s of ['noisy', 'creds', 'named', 'quiet']) await putSecret(env.client, ns, s, { v: '1' });
+    await createDeployment(env.client, ns, deployment('excl', { replicas: 1, annotations: { ...AUTO, [ANNOTATIONS.excludeSecrets]: 'noisy' }, pod: envFrom('noisy', 'creds') }));
+    await createDeployment(env.client, ns, deployment('both', { replicas: 1, annotations: { [ANNOTATIONS.secrets]: 'named' } }));
+    await createDeployment(env.client, ns, deployment('ign', { replicas: 1, annotations: AUTO, pod: envFrom('quiet') }));
+    for (const name of ['excl', 'both', 'ign']) await waitRolledOut(env.client, ns, name);
+    const r = await startReloader(env, { namespace: ns });
+    try {
+      for (const name of ['excl', 'both', 'ign']) await adopted(env.client, ns, name);
+      // Typos made after adoption: a separator that is not a comma, a non-boolean auto, a non-boolean ignore.
+      await mergePatch(env.client, deploymentPath(ns, 'excl'), { metadata: { annotations: { [ANNOTATIONS.excludeSecrets]: 'noisy;creds' } } });
+      await mergePatch(env.client, deploymentPath(ns, 'both'), { metadata: { annotations: { [ANNOTATIONS.auto]: 'yes' } } });
+      await putSecret(env.client, ns, 'quiet', { v: '1' }, { annotations: { [ANNOTATIONS.ignore]: 'yes' } });
+      const warning = (name: string) => eventually(`an InvalidAnnotation Event on ${name}`, async () => (await eventsFor(env.client, ns, name)).find((e) => e.reason === 'InvalidAnnotation'));
+      const excl = await warning('excl');
+      assert.equal(excl.type, 'Warning');
+      assert.match(excl.message, /keyvault-reloader\.io\/exclude-secrets: "noisy;creds" is not a valid object name .*nothing restarts this workload until it is fixed/);
+      assert.match((await warning('both')).message, /keyvault-reloader\.io\/auto: "yes" is not "true" or "false"; nothing restarts this workload until it is fixed/);
+
+      await Promise.all(['noisy', 'creds', 'named'].map((s) => putSecret(env.client, ns, s, { v: '2' })));
+      await putSecret(env.client, ns, 'quiet', { v: '2' }, { annotations: { [ANNOTATIONS.ignore]: 'yes' } });
+      // The Secret's own Warning is written when a workload that uses it is next reconciled.
+      const ign = await warning('quiet');
+      assert.match(ign.message, /keyvault-reloader\.io\/ignore: "yes" is not "true" or "false"; this Secret is ignored until it is fixed/);
+      await quiet(r, 2500);
+      for (const name of ['excl', 'both', 'ign']) assert.equal(await rsCount(env.client, ns, name), 1, `${name}: no restart while held or ignored`);
+      assert.ok((r.counts.deferred['invalid_annotation'] ?? 0) >= 2, 'deferred as invalid_annotation');
+
+      // Fixed: the changes made while held are acted on, once.
+      await mergePatch(env.client, deploymentPath(ns, 'excl'), { metadata: { annotations: { [ANNOTATIONS.excludeSecrets]: 'noisy' } } });
+      await mergePatch(env.client, deploymentPath(ns, 'both'), { metadata: { annotations: { [ANNOTATIONS.auto]: 'false' } } });
+      await waitRolledOut(env.client, ns, 'excl', { replicaSets: 2 });
+      await waitRolledOut(env.client, ns, 'both', { replicaSets: 2 });
+      await quiet(r);
+      assert.equal((await getDeployment(env.client, ns, 'excl')).spec!.template!.metadata!.annotations![ANNOTATIONS.restartReason], 'Secret creds changed', 'the excluded Secret is not among the reasons');
+      assert.equal((await getDeployment(env.client, ns, 'both')).spec!.template!.metadata!.annotations![ANNOTATIONS.restartReason], 'Secret named changed');
+      assert.equal(await rsCount(env.client, ns, 'ign'), 1, 'the ignored Secret restarted nothing');
+      assert.equal(r.counts.restarted, 2);
+    } finally {
+      await r.stop();
+    }
+  });
+
   it('losing the digest key restarts nothing: baselines are re-recorded under the new key, and a later change restarts once', async () => {
     const env = await testEnv();
     const ns = await createNamespace(env.client, 'keyloss');
@@ -423,8 +446,8 @@ describe('reloader: graceful, never a storm', () => {
     await waitRolledOut(env.client, ns, 'fresh');
     const before = await getDeployment(env.client, ns, 'app');
 
-    const logs = logCapture();
-    const r = await startReloader(env, { namespace: ns, dryRun: true, log: createLogger({ level: 'info', destination: logs.stream }) });
+    const logs = captureLog();
+    const r = await startReloader(env, { namespace: ns, dryRun: true, log: logs.log });
     const writes: string[] = [];
     r.client.onRequest.add((verb, path) => {
       if (verb !== 'GET' && verb !== 'LIST' && verb !== 'WATCH' && !path.endsWith('/events')) writes.push(`${verb} ${path}`);

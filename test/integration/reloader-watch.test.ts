@@ -3,15 +3,12 @@
 // when the API server itself restarts. Faults the real apiserver will not make
 // on demand come from the fault-injecting proxy in front of it.
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ANNOTATIONS } from '../../src/reloader/annotations.ts';
-import { kubeconfigYaml } from '../../src/localenv/cluster.ts';
-import { startFaultProxy } from '../../src/localenv/fault-proxy.ts';
 import { parseBaseline } from '../../src/reloader/decide.ts';
 import { createNamespace, eventually, privateEnv, testEnv, type TestEnv } from '../helpers/env.ts';
+import { proxiedKubeconfig } from '../helpers/proxy.ts';
 import { startReloader } from '../helpers/reloader.ts';
 import { createDeployment, deployment, getDeployment, putSecret, replicaSetsOf, waitRolledOut } from '../helpers/workloads.ts';
 
@@ -21,15 +18,6 @@ async function setup(env: TestEnv, prefix: string) {
   await createDeployment(env.client, ns, deployment('app', { annotations: { [ANNOTATIONS.auto]: 'true' }, pod: { containers: [{ name: 'app', image: 'x', envFrom: [{ secretRef: { name: 'creds' } }] }] } }));
   await waitRolledOut(env.client, ns, 'app');
   return ns;
-}
-
-async function proxiedKubeconfig(env: TestEnv, name: string) {
-  // The proxy serves TLS with the apiserver's own certificate (made for 127.0.0.1), so checks stay on.
-  const tls = { cert: readFileSync(path.join(env.dir, 'serving.crt')), key: readFileSync(path.join(env.dir, 'serving.key')) };
-  const proxy = await startFaultProxy({ target: env.server, targetCa: readFileSync(env.caFile), tls });
-  const file = path.join(env.dir, `${name}.kubeconfig`);
-  writeFileSync(file, kubeconfigYaml({ name, server: proxy.url, caData: readFileSync(env.caFile).toString('base64'), token: env.adminToken }));
-  return { proxy, file };
 }
 
 const adopted = (env: TestEnv, ns: string) =>

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseDuration } from '../../src/core/duration.ts';
+import { formatDuration, parseBoundedDuration, parseDuration } from '../../src/core/duration.ts';
 
 describe('parseDuration', () => {
   it('reads each unit as milliseconds', () => {
@@ -53,5 +53,27 @@ describe('parseDuration', () => {
 
   it('rejects durations Go could not represent', () => {
     assert.throws(() => parseDuration('3000000h'), /too long/);
+  });
+});
+
+describe('parseBoundedDuration', () => {
+  const bounds = { minMs: 1000, maxMs: 24 * 3_600_000 };
+  it('accepts the ends of the range', () => {
+    assert.equal(parseBoundedDuration('1s', bounds), 1000);
+    assert.equal(parseBoundedDuration('24h', bounds), 86_400_000);
+  });
+  it('refuses what is below or above the range, saying what the range is', () => {
+    assert.throws(() => parseBoundedDuration('0s', bounds), { message: '"0s" is too short: use at least 1s' });
+    assert.throws(() => parseBoundedDuration('999ms', bounds), { message: '"999ms" is too short: use at least 1s' });
+    assert.throws(() => parseBoundedDuration('25h', bounds), { message: '"25h" is too long: use at most 24h' });
+  });
+  it('still says what format is expected for text that is no duration', () => {
+    assert.throws(() => parseBoundedDuration('soon', bounds), /duration such as "500ms"/);
+  });
+});
+
+describe('formatDuration', () => {
+  it('prints round values as Go does', () => {
+    assert.deepEqual([0, 250, 1000, 60_000, 90_000, 3_600_000, 5_400_000, 86_400_000].map(formatDuration), ['0s', '250ms', '1s', '1m', '1m30s', '1h', '1h30m', '24h']);
   });
 });

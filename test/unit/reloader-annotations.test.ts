@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ANNOTATIONS, STAKATER, isIgnored, parseWorkloadPolicy, type PolicyResult, type WorkloadPolicy } from '../../src/reloader/annotations.ts';
+import { ANNOTATIONS, STAKATER, parseIgnore, parseWorkloadPolicy, type PolicyResult, type WorkloadPolicy } from '../../src/reloader/annotations.ts';
 
 const OURS = { stakater: false };
 const WITH_STAKATER = { stakater: true };
@@ -50,7 +50,7 @@ describe('parseWorkloadPolicy: opting in', () => {
   it('opts in with auto "true" and leaves the explicit lists empty and the settle to the cluster default', () => {
     const result = parseWorkloadPolicy({ [ANNOTATIONS.auto]: 'true' }, OURS);
     assert.deepEqual(result, {
-      policy: { auto: true, secrets: [], secretProviderClasses: [], excludeSecrets: [], settleMs: undefined },
+      policy: { auto: true, secrets: [], secretProviderClasses: [], excludeSecrets: [], settleMs: undefined, held: false },
       problems: [],
     });
   });
@@ -107,7 +107,7 @@ describe('parseWorkloadPolicy: opting in', () => {
       OURS,
     );
     assert.deepEqual(result, {
-      policy: { auto: true, secrets: ['a', 'b'], secretProviderClasses: ['x', 'y'], excludeSecrets: ['c'], settleMs: 15_000 },
+      policy: { auto: true, secrets: ['a', 'b'], secretProviderClasses: ['x', 'y'], excludeSecrets: ['c'], settleMs: 15_000, held: false },
       problems: [],
     });
   });
@@ -248,6 +248,13 @@ describe('parseWorkloadPolicy: settle window', () => {
     }
   });
 
+  it('refuses a settle window above the bound of --settle (1h), saying so, and falls back to the cluster default', () => {
+    const result = parseWorkloadPolicy({ [ANNOTATIONS.auto]: 'true', [ANNOTATIONS.settle]: '720h' }, OURS);
+    assert.equal(policyOf(result).settleMs, undefined);
+    assert.deepEqual(result.problems, [{ annotation: ANNOTATIONS.settle, message: '"720h" is too long: use at most 1h; the cluster default applies until it is fixed' }]);
+    assert.equal(policyOf(parseWorkloadPolicy({ [ANNOTATIONS.auto]: 'true', [ANNOTATIONS.settle]: '1h' }, OURS)).settleMs, 3_600_000);
+  });
+
   it('says which duration format is expected when the settle window has no unit', () => {
     const result = parseWorkloadPolicy({ [ANNOTATIONS.auto]: 'true', [ANNOTATIONS.settle]: '15' }, OURS);
     assert.match(result.problems[0]!.message, /"15" has no unit/);
@@ -270,12 +277,39 @@ describe('parseWorkloadPolicy: malformed values never throw', () => {
     assert.deepEqual(annotationsNamed(result), [ANNOTATIONS.auto]);
   });
 
-  it('keeps explicit names when auto is malformed, with auto off', () => {
+  it('holds a workload whose auto is malformed although it names Secrets too, and says so', () => {
     const result = parseWorkloadPolicy({ [ANNOTATIONS.auto]: '1', [ANNOTATIONS.secrets]: 'a' }, OURS);
     const policy = policyOf(result);
+    assert.equal(policy.held, true);
     assert.equal(policy.auto, false);
     assert.deepEqual(policy.secrets, ['a']);
-    assert.deepEqual(annotationsNamed(result), [ANNOTATIONS.auto]);
+    assert.deepEqual(result.problems, [{ annotation: ANNOTATIONS.auto, message: '"1" is not "true" or "false"; nothing restarts this workload until it is fixed' }]);
+  });
+
+  it('holds a workload whose exclude-secrets has a malformed entry: guessing could restart it for a Secret its author excluded', () => {
+    const result = parseWorkloadPolicy({ [ANNOTATIONS.auto]: 'true', [ANNOTATIONS.excludeSecrets]: 'noisy;other' }, OURS);
+    assert.equal(policyOf(result).held, true);
+    assert.deepEqual(result.problems, [
+      { annotation: ANNOTATIONS.excludeSecrets, message: `"noisy;other" is not a valid object name (lowercase letters, digits, '-' and '.'), so no object has it; nothing restarts this workload until it is fixed (which Secrets it excludes cannot be told)` },
+    ]);
+    assert.equal(policyOf(parseWorkloadPolicy({ [ANNOTATIONS.auto]: 'true', [ANNOTATIONS.excludeSecrets]: 'noisy,' }, OURS)).held, true, 'an empty entry too');
+  });
+
+  it('does not hold a workload for a name in secrets that no object can have: the other names are followed', () => {
+    const result = parseWorkloadPolicy({ [ANNOTATIONS.secrets]: 'db,API_KEY' }, OURS);
+    const policy = policyOf(result);
+    assert.equal(policy.held, false);
+    assert.deepEqual(policy.secrets, ['db']);
+    assert.deepEqual(result.problems, [{ annotation: ANNOTATIONS.secrets, message: `"API_KEY" is not a valid object name (lowercase letters, digits, '-' and '.'), so no object has it; it is skipped` }]);
+  });
+
+  it('does not hold a workload for a malformed settle window', () => {
+    assert.equal(policyOf(parseWorkloadPolicy({ [ANNOTATIONS.auto]: 'true', [ANNOTATIONS.settle]: 'banana' }, OURS)).held, false);
+  });
+
+  it('holds a workload whose Stakater auto is malformed, with --stakater', () => {
+    assert.equal(policyOf(parseWorkloadPolicy({ [STAKATER.auto]: 'yes', [STAKATER.secrets]: 'a' }, WITH_STAKATER)).held, true);
+    assert.deepEqual(parseWorkloadPolicy({ [STAKATER.auto]: 'yes', [STAKATER.secrets]: 'a' }, OURS), { policy: null, problems: [] }, 'ignored without --stakater');
   });
 
   it('reports one problem per malformed annotation when all of them are malformed at once', () => {
@@ -386,43 +420,53 @@ describe('parseWorkloadPolicy: Stakater compatibility', () => {
   });
 });
 
-describe('isIgnored', () => {
+describe('parseIgnore', () => {
+  const ignored = (a: Record<string, string> | undefined, opts = OURS) => parseIgnore(a, opts).ignored;
   it('is false for a Secret without annotations', () => {
-    assert.equal(isIgnored(undefined, OURS), false);
-    assert.equal(isIgnored({}, OURS), false);
+    assert.deepEqual(parseIgnore(undefined, OURS), { ignored: false, problems: [] });
+    assert.equal(ignored({}), false);
   });
 
   it('is true for keyvault-reloader.io/ignore "true"', () => {
-    assert.equal(isIgnored({ [ANNOTATIONS.ignore]: 'true' }, OURS), true);
+    assert.deepEqual(parseIgnore({ [ANNOTATIONS.ignore]: 'true' }, OURS), { ignored: true, problems: [] });
   });
 
   it('reads ignore case-insensitively and ignores surrounding whitespace, like the other boolean annotations', () => {
     for (const value of ['TRUE', 'True', ' true ']) {
-      assert.equal(isIgnored({ [ANNOTATIONS.ignore]: value }, OURS), true, JSON.stringify(value));
+      assert.equal(ignored({ [ANNOTATIONS.ignore]: value }), true, JSON.stringify(value));
     }
   });
 
-  it('is false for ignore "false" or any other value', () => {
-    for (const value of ['false', '', 'yes', '1']) {
-      assert.equal(isIgnored({ [ANNOTATIONS.ignore]: value }, OURS), false, JSON.stringify(value));
+  it('is false for ignore "false"', () => {
+    assert.deepEqual(parseIgnore({ [ANNOTATIONS.ignore]: 'false' }, OURS), { ignored: false, problems: [] });
+  });
+
+  it('takes a malformed ignore as "true", as its author meant to ignore the Secret, and says so', () => {
+    for (const value of ['', 'yes', '1']) {
+      assert.deepEqual(parseIgnore({ [ANNOTATIONS.ignore]: value }, OURS), {
+        ignored: true,
+        problems: [{ annotation: ANNOTATIONS.ignore, message: `${JSON.stringify(value)} is not "true" or "false"; this Secret is ignored until it is fixed` }],
+      });
     }
   });
 
-  it('does not honour reloader.stakater.com/ignore while the flag is off', () => {
-    assert.equal(isIgnored({ [STAKATER.ignore]: 'true' }, OURS), false);
+  it('does not honour reloader.stakater.com/ignore while the flag is off, malformed or not', () => {
+    assert.deepEqual(parseIgnore({ [STAKATER.ignore]: 'true' }, OURS), { ignored: false, problems: [] });
+    assert.deepEqual(parseIgnore({ [STAKATER.ignore]: 'yes' }, OURS), { ignored: false, problems: [] });
   });
 
-  it('honours reloader.stakater.com/ignore "true" when the flag is on', () => {
-    assert.equal(isIgnored({ [STAKATER.ignore]: 'true' }, WITH_STAKATER), true);
-    assert.equal(isIgnored({ [STAKATER.ignore]: 'false' }, WITH_STAKATER), false);
+  it('honours reloader.stakater.com/ignore "true" when the flag is on, and a malformed one as "true"', () => {
+    assert.equal(ignored({ [STAKATER.ignore]: 'true' }, WITH_STAKATER), true);
+    assert.equal(ignored({ [STAKATER.ignore]: 'false' }, WITH_STAKATER), false);
+    assert.equal(parseIgnore({ [STAKATER.ignore]: 'on' }, WITH_STAKATER).problems[0]?.annotation, STAKATER.ignore);
   });
 
   it('is true when either our ignore or the Stakater ignore says so with the flag on', () => {
-    assert.equal(isIgnored({ [ANNOTATIONS.ignore]: 'false', [STAKATER.ignore]: 'true' }, WITH_STAKATER), true);
-    assert.equal(isIgnored({ [ANNOTATIONS.ignore]: 'true', [STAKATER.ignore]: 'false' }, WITH_STAKATER), true);
+    assert.equal(ignored({ [ANNOTATIONS.ignore]: 'false', [STAKATER.ignore]: 'true' }, WITH_STAKATER), true);
+    assert.equal(ignored({ [ANNOTATIONS.ignore]: 'true', [STAKATER.ignore]: 'false' }, WITH_STAKATER), true);
   });
 
   it('is not triggered by workload opt-in annotations', () => {
-    assert.equal(isIgnored({ [ANNOTATIONS.auto]: 'true', [STAKATER.auto]: 'true' }, WITH_STAKATER), false);
+    assert.equal(ignored({ [ANNOTATIONS.auto]: 'true', [STAKATER.auto]: 'true' }, WITH_STAKATER), false);
   });
 });

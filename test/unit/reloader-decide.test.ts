@@ -437,3 +437,14 @@ describe('decide: maximum settle wait', () => {
     assert.equal(d.action, 'wait');
   });
 });
+
+describe('decide: a workload held by a malformed annotation', () => {
+  it('neither adopts nor restarts it, and says what changed meanwhile', () => {
+    assert.deepEqual(decide(input({ held: true, inputs: { 'secret/a': 'd1' } })), { action: 'wait', until: null, reason: 'invalid-annotation', changed: [] });
+    const d = decide(input({ held: true, baseline: baseline({ 'secret/a': 'd1' }), inputs: { 'secret/a': 'd2' } }));
+    assert.deepEqual(d, { action: 'wait', until: null, reason: 'invalid-annotation', changed: ['secret/a'] });
+  });
+  it('restarts it once the annotation is fixed, for a change made while it was held', () => {
+    expectRestart(decide(input({ held: false, baseline: baseline({ 'secret/a': 'd1' }), inputs: { 'secret/a': 'd2' } })));
+  });
+});

@@ -42,6 +42,12 @@ describe('projections', () => {
     assert.deepEqual(projectPod(pod('secrets-store.csi.k8s.io')), { namespace: 'ns', name: 'p', ownerKind: 'StatefulSet', ownerName: 'db', revision: 'r1' });
     assert.equal(projectPod(pod('other.csi.example')), null);
   });
+  it('takes a DaemonSet pod’s revision from pod-template-generation (the DaemonSet’s template generation), not from its controller-revision-hash', () => {
+    const pod = { metadata: { namespace: 'ns', name: 'agent-x', labels: { 'controller-revision-hash': '6d5f8c9b7', 'pod-template-generation': '3' }, ownerReferences: [{ kind: 'DaemonSet', name: 'agent', controller: true }] }, spec: { volumes: [{ name: 'v', csi: { driver: 'secrets-store.csi.k8s.io' } }] } };
+    assert.equal(projectPod(pod)?.revision, '3');
+    const sts = { ...pod, metadata: { ...pod.metadata, ownerReferences: [{ kind: 'StatefulSet', name: 'db', controller: true }] } };
+    assert.equal(projectPod(sts)?.revision, '6d5f8c9b7');
+  });
   it('maps a ReplicaSet to its Deployment and revision', () => {
     assert.deepEqual(projectReplicaSet({ metadata: { namespace: 'ns', name: 'web-1', annotations: { 'deployment.kubernetes.io/revision': '4' }, ownerReferences: [{ kind: 'Deployment', name: 'web' }] } }), { namespace: 'ns', name: 'web-1', deployment: 'web', revision: 4 });
     assert.equal(projectReplicaSet({ metadata: { name: 'orphan' } }), null);

@@ -19,7 +19,7 @@ function csiVolume(name: string, driver: string, attributes?: Record<string, str
 }
 
 function policy(extra: Partial<WorkloadPolicy>): WorkloadPolicy {
-  return { auto: false, secrets: [], secretProviderClasses: [], excludeSecrets: [], settleMs: undefined, ...extra };
+  return { auto: false, secrets: [], secretProviderClasses: [], excludeSecrets: [], settleMs: undefined, held: false, ...extra };
 }
 
 describe('findReferences: what a pod template reads', () => {

@@ -431,7 +431,8 @@ describe('class annotations', () => {
     const [bad] = problems(withAnnotations({ 'keyvault-reloader.io/poll-interval': '90' }));
     assert.equal(bad?.field, 'metadata.annotations["keyvault-reloader.io/poll-interval"]');
     assert.match(bad?.message ?? '', /"90" has no unit: expected a duration such as "500ms"/);
-    assert.match(problems(withAnnotations({ 'keyvault-reloader.io/poll-interval': '10ms' }))[0]?.message ?? '', /shorter than the minimum of 1s/);
+    assert.match(problems(withAnnotations({ 'keyvault-reloader.io/poll-interval': '10ms' }))[0]?.message ?? '', /"10ms" is too short: use at least 1s/);
+    assert.match(problems(withAnnotations({ 'keyvault-reloader.io/poll-interval': '720h' }))[0]?.message ?? '', /"720h" is too long: use at most 24h/);
   });
 
   it('reads the service account as a DNS-1123 name', () => {
