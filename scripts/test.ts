@@ -1,10 +1,12 @@
 // `npm test`: builds the local environment's binaries if they are missing
-// (with progress), starts one control plane that the integration tests share
-// (each test works in its own namespace), runs every test with Node's test
-// runner, and stops the control plane whatever happens.
+// (with progress), starts one control plane and one local Azure (Entra ID and
+// Key Vault emulators) that the integration tests share (each test works in
+// its own namespace and vaults), runs every test with Node's test runner, and
+// stops both whatever happens.
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { startAzure } from '../src/localenv/azure.ts';
 import { startCluster } from '../src/localenv/cluster.ts';
 import { ENV_STATE_VAR, type EnvState } from '../test/helpers/env.ts';
 
@@ -15,13 +17,17 @@ const needsCluster = files.some((f) => f.includes('integration'));
 const started = Date.now();
 const log = (m: string) => process.stderr.write(`[test] ${m}\n`);
 const cluster = needsCluster ? await startCluster({ progress: log }) : undefined;
+const azure = cluster ? await startAzure({ cluster, progress: log }).catch(async (err) => {
+  await cluster.stop();
+  throw err;
+}) : undefined;
 
 let stateFile: string | undefined;
 if (cluster) {
   stateFile = path.join(cluster.dir, 'state.json');
-  const state: EnvState = { kubeconfig: cluster.kubeconfig, server: cluster.server, caFile: cluster.caFile, adminToken: cluster.adminToken, dir: cluster.dir };
+  const state: EnvState = { kubeconfig: cluster.kubeconfig, server: cluster.server, issuer: cluster.issuer, caFile: cluster.caFile, adminToken: cluster.adminToken, dir: cluster.dir, azure: azure?.state };
   await writeFile(stateFile, JSON.stringify(state));
-  log(`shared control plane up in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  log(`shared control plane and local Azure up in ${((Date.now() - started) / 1000).toFixed(1)}s`);
 }
 
 const child = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', '--test-timeout=600000', ...files], {
@@ -32,5 +38,6 @@ const forward = (signal: NodeJS.Signals) => child.kill(signal);
 process.on('SIGINT', forward);
 process.on('SIGTERM', forward);
 const code: number = await new Promise((resolve) => child.on('exit', (c, s) => resolve(c ?? (s ? 1 : 0))));
+await azure?.stop();
 await cluster?.stop();
 process.exit(code);

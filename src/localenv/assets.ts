@@ -111,50 +111,92 @@ async function need(target: GoTarget, name: string, progress: Progress): Promise
   const assets = process.env['KUBEBUILDER_ASSETS'];
   if (assets && existsSync(path.join(assets, name))) return path.join(assets, name);
   const file = path.join(binDir(target), name);
-  if (!existsSync(file)) await build(target, progress);
+  if (!existsSync(file)) {
+    const moduleDir = path.join(PACKAGE_ROOT, 'testenv', 'go', target.module);
+    if (!existsSync(path.join(moduleDir, 'go.mod'))) {
+      throw new Error(`cannot build ${target.module}: ${moduleDir}/go.mod is missing; run from a checkout of keyvault-reloader, or set KUBEBUILDER_ASSETS`);
+    }
+    await buildGoPrograms({
+      what: `${Object.keys(target.packages).join(', ')} ${target.version} from the Go module proxy`,
+      moduleDir,
+      packages: target.packages,
+      ldflags: target.ldflags,
+      out: binDir(target),
+      missingGo: 'Go ≥ 1.24 is needed to build the local control plane once (or set KUBEBUILDER_ASSETS to a folder with kube-apiserver, etcd, kube-controller-manager, kube-scheduler and kwok)',
+    }, progress);
+  }
   return file;
 }
 
-async function build(target: GoTarget, progress: Progress): Promise<void> {
-  const moduleDir = path.join(PACKAGE_ROOT, 'testenv', 'go', target.module);
-  if (!existsSync(path.join(moduleDir, 'go.mod'))) {
-    throw new Error(`cannot build ${target.module}: ${moduleDir}/go.mod is missing; run from a checkout of keyvault-reloader, or set KUBEBUILDER_ASSETS`);
-  }
-  await requireGo();
-  const out = binDir(target);
-  // Build into a scratch folder and rename, so that an interrupted build never
-  // leaves a half-written binary that a later run would trust.
+export interface GoBuild {
+  /** What is built, for the progress lines. */
+  what: string;
+  /** The Go module to build in. */
+  moduleDir: string;
+  /** Output file name → Go package (as `go build` takes it, from moduleDir). */
+  packages: Record<string, string>;
+  ldflags?: string | undefined;
+  /** Added to the environment of go (e.g. GOFLAGS=-mod=mod). */
+  env?: Record<string, string> | undefined;
+  /** Folder the binaries end up in; it appears only once every one is built. */
+  out: string;
+  /** The error when Go is missing: what to install, or what to set instead. */
+  missingGo: string;
+}
+
+/** Builds Go programs into a folder, with progress, as one step that an interruption cannot leave half done. */
+export async function buildGoPrograms(build: GoBuild, progress: Progress): Promise<void> {
+  await requireGo(build.missingGo);
+  const names = Object.keys(build.packages);
+  progress(`building ${build.what} (first run only; minutes on 2 cores) into ${build.out}`);
+  const started = Date.now();
+  await populateOnce(build.out, async (scratch) => {
+    for (const [name, pkg] of Object.entries(build.packages)) {
+      await goBuild(build.moduleDir, pkg, path.join(scratch, name), build, (n) => {
+        progress(`  ${name}: ${n} packages compiled, ${Math.round((Date.now() - started) / 1000)}s`);
+      });
+    }
+  });
+  progress(`built ${names.join(', ')} in ${Math.round((Date.now() - started) / 1000)}s`);
+}
+
+/**
+ * Fills a folder through a scratch folder renamed into place, so that an
+ * interrupted build or unpack never leaves a half-written folder that a
+ * later run would trust.
+ */
+export async function populateOnce(out: string, fill: (scratch: string) => Promise<void>): Promise<void> {
   const scratch = `${out}.partial-${process.pid}`;
   await rm(scratch, { recursive: true, force: true });
   await mkdir(scratch, { recursive: true });
-  const names = Object.keys(target.packages);
-  progress(`building ${names.join(', ')} ${target.version} from the Go module proxy (first run only; several minutes on 2 cores) into ${out}`);
-  const started = Date.now();
-  for (const [name, pkg] of Object.entries(target.packages)) {
-    await goBuild(moduleDir, pkg, path.join(scratch, name), target.ldflags, (n) => {
-      progress(`  ${name}: ${n} packages compiled, ${Math.round((Date.now() - started) / 1000)}s`);
-    });
+  try {
+    await fill(scratch);
+  } catch (err) {
+    await rm(scratch, { recursive: true, force: true });
+    throw err;
   }
   await rm(out, { recursive: true, force: true });
   await mkdir(path.dirname(out), { recursive: true });
   await rename(scratch, out);
-  progress(`built ${names.join(', ')} in ${Math.round((Date.now() - started) / 1000)}s`);
 }
 
-async function requireGo(): Promise<void> {
+async function requireGo(message: string): Promise<void> {
   try {
     await run('go', ['version'], process.cwd());
   } catch {
-    throw new Error('Go ≥ 1.24 is needed to build the local control plane once (or set KUBEBUILDER_ASSETS to a folder with kube-apiserver, etcd, kube-controller-manager, kube-scheduler and kwok)');
+    throw new Error(message);
   }
 }
 
-function goBuild(cwd: string, pkg: string, output: string, ldflags: string | undefined, onPackages: (n: number) => void): Promise<void> {
+function goBuild(cwd: string, pkg: string, output: string, opts: Pick<GoBuild, 'ldflags' | 'env'>, onPackages: (n: number) => void): Promise<void> {
   const args = ['build', '-v', '-trimpath', '-o', output];
-  if (ldflags) args.push('-ldflags', ldflags);
+  if (opts.ldflags) args.push('-ldflags', opts.ldflags);
   args.push(pkg);
   return new Promise((resolve, reject) => {
-    const child = spawn('go', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CGO_ENABLED: '0'} });
+    // A recipe's GOFLAGS add to the user's (e.g. -modcacherw), never replace them.
+    const goflags = [process.env['GOFLAGS'], opts.env?.['GOFLAGS']].filter(Boolean).join(' ');
+    const env = { ...process.env, CGO_ENABLED: '0', ...opts.env, ...(goflags ? { GOFLAGS: goflags } : {}) };
+    const child = spawn('go', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'], env });
     let compiled = 0;
     let tail = '';
     let lastReport = 0;
@@ -175,9 +217,10 @@ function goBuild(cwd: string, pkg: string, output: string, ldflags: string | und
   });
 }
 
-function run(cmd: string, args: string[], cwd: string): Promise<string> {
+/** Runs a command to completion; its output is in the error when it fails. */
+export function run(cmd: string, args: string[], cwd: string, env?: Record<string, string>): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));

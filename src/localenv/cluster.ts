@@ -3,24 +3,28 @@
 // playing the kubelet so that pods become Ready and rollouts really complete.
 // Used by the tests, the benchmarks and the demo alike.
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ensureBinaries, PACKAGE_ROOT, type Binaries, type Progress } from './assets.ts';
 import { createPki, type Pki } from './pki.ts';
-import { killRecorded, startProcess, waitFor, type ManagedProcess } from './process.ts';
+import { createEnvDir, registerCleanup, startProcess, sweepStale, waitFor, type ManagedProcess } from './process.ts';
 
-export const SERVICE_ACCOUNT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 export const FAKE_NODE_ANNOTATION = 'kwok.x-k8s.io/node';
-const DIR_PREFIX = 'kvr-env-';
 
 export interface LocalCluster {
   readonly dir: string;
   readonly server: string;
+  /**
+   * The service-account issuer: the API server's own URL, whose discovery
+   * document and JWKS anyone may read, so that an identity provider (the Entra
+   * emulator) checks federated tokens against it for real, as Entra does an
+   * AKS cluster's OIDC issuer.
+   */
+  readonly issuer: string;
   readonly caFile: string;
   readonly adminToken: string;
   /** Path of an admin kubeconfig file. */
@@ -55,41 +59,24 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Removes the folders and processes of earlier runs whose owner died without cleaning up. */
-export function sweepStale(): void {
-  for (const entry of readdirSync(tmpdir())) {
-    if (!entry.startsWith(DIR_PREFIX)) continue;
-    const dir = path.join(tmpdir(), entry);
-    let owner = NaN;
-    try {
-      owner = Number(readFileSync(path.join(dir, 'owner'), 'utf8'));
-    } catch {
-      // No owner file: a run that died while creating its folder.
-    }
-    if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) continue;
-    void killRecorded(dir).then(() => rmSync(dir, { recursive: true, force: true }));
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export function httpsGet(url: string, ca: string | Buffer, token?: string): Promise<{ status: number; body: string }> {
+  return httpsRequest(url, { method: 'GET', ca, token });
+}
+
+/** One HTTPS call to a server of the local environment, trusting the CA that signed its certificate; JSON in, text out. */
+export function httpsRequest(url: string, opts: { method: string; ca: string | Buffer; token?: string | undefined; body?: unknown; timeoutMs?: number }): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = https.get(url, { ca, headers: token ? { authorization: `Bearer ${token}` } : {}, timeout: 5000 }, (res) => {
-      let body = '';
+    const headers: Record<string, string> = opts.token ? { authorization: `Bearer ${opts.token}` } : {};
+    if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    const req = https.request(url, { method: opts.method, ca: opts.ca, headers, timeout: opts.timeoutMs ?? 10_000 }, (res) => {
+      let text = '';
       res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
     });
-    req.on('timeout', () => req.destroy(new Error(`timeout on ${url}`)));
+    req.on('timeout', () => req.destroy(new Error(`timeout on ${opts.method} ${url}`)));
     req.on('error', reject);
+    req.end(opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body));
   });
 }
 
@@ -113,8 +100,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<LocalClus
   const progress = opts.progress ?? (() => {});
   sweepStale();
   const bins = await ensureBinaries(progress);
-  const dir = await mkdtemp(path.join(tmpdir(), DIR_PREFIX));
-  await writeFile(path.join(dir, 'owner'), String(process.pid));
+  const dir = await createEnvDir('');
   const processes: Record<string, ManagedProcess> = {};
   const stopAll = async () => {
     for (const name of ['kwok', 'kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd']) {
@@ -176,7 +162,7 @@ async function bringUp(bins: Binaries, dir: string, processes: Record<string, Ma
     `--cert-dir=${path.join(dir, 'apiserver-certs')}`,
     `--token-auth-file=${path.join(dir, 'tokens.csv')}`,
     '--authorization-mode=RBAC',
-    `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
+    `--service-account-issuer=${server}`,
     `--service-account-key-file=${pki.saPub}`,
     `--service-account-signing-key-file=${pki.saKey}`,
     '--service-cluster-ip-range=10.0.0.0/24',
@@ -238,6 +224,7 @@ async function bringUp(bins: Binaries, dir: string, processes: Record<string, Ma
   const cluster: LocalCluster = {
     dir,
     server,
+    issuer: server,
     caFile: pki.caCert,
     adminToken,
     kubeconfig,
@@ -256,6 +243,7 @@ async function bringUp(bins: Binaries, dir: string, processes: Record<string, Ma
     stop,
   };
 
+  await allowAnonymousIssuerDiscovery(cluster);
   await createFakeNodes(cluster, opts.nodes ?? 1);
   if (opts.crds ?? true) await installCrds(cluster);
   // The service-account controller creates "default" in each namespace; pods
@@ -263,6 +251,20 @@ async function bringUp(bins: Binaries, dir: string, processes: Record<string, Ma
   await waitFor('the default service account', async () => (await get('/api/v1/namespaces/default/serviceaccounts/default')).status === 200, { timeoutMs: 60_000, proc: processes['kube-controller-manager'] });
   progress(`local control plane ready at ${server} in ${((Date.now() - started) / 1000).toFixed(1)}s (folder ${dir})`);
   return cluster;
+}
+
+// What AKS's OIDC issuer offers: the discovery document and JWKS to anyone,
+// the rest of the API to no one anonymous.
+async function allowAnonymousIssuerDiscovery(cluster: LocalCluster): Promise<void> {
+  const binding = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: 'keyvault-reloader-localenv:anonymous-issuer-discovery' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:service-account-issuer-discovery' },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:unauthenticated' }],
+  };
+  const res = await httpsRequest(`${cluster.server}/apis/rbac.authorization.k8s.io/v1/clusterrolebindings`, { method: 'POST', ca: await readFile(cluster.caFile), token: cluster.adminToken, body: binding });
+  if (res.status !== 201 && res.status !== 409) throw new Error(`allowing anonymous service-account issuer discovery: HTTP ${res.status}: ${res.body}`);
 }
 
 async function createFakeNodes(cluster: LocalCluster, count: number): Promise<void> {
@@ -275,7 +277,7 @@ async function createFakeNodes(cluster: LocalCluster, count: number): Promise<vo
       metadata: { name, annotations: { [FAKE_NODE_ANNOTATION]: 'fake', 'node.alpha.kubernetes.io/ttl': '0' }, labels: { type: 'kwok', 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux' } },
       spec: {},
     };
-    const res = await request(`${cluster.server}/api/v1/nodes`, 'POST', ca, cluster.adminToken, JSON.stringify(node));
+    const res = await httpsRequest(`${cluster.server}/api/v1/nodes`, { method: 'POST', ca, token: cluster.adminToken, body: node });
     if (res.status !== 201 && res.status !== 409) throw new Error(`creating fake node ${name}: HTTP ${res.status}: ${res.body}`);
   }
   await waitFor(`${count} KWOK node(s) to be Ready`, async () => {
@@ -292,7 +294,7 @@ async function installCrds(cluster: LocalCluster): Promise<void> {
   const names: string[] = [];
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort()) {
     const crd = parseYaml(await readFile(path.join(dir, file), 'utf8')) as { metadata: { name: string } };
-    const res = await request(`${cluster.server}/apis/apiextensions.k8s.io/v1/customresourcedefinitions`, 'POST', ca, cluster.adminToken, JSON.stringify(crd));
+    const res = await httpsRequest(`${cluster.server}/apis/apiextensions.k8s.io/v1/customresourcedefinitions`, { method: 'POST', ca, token: cluster.adminToken, body: crd });
     if (res.status !== 201 && res.status !== 409) throw new Error(`installing CRD from ${file}: HTTP ${res.status}: ${res.body}`);
     names.push(crd.metadata.name);
   }
@@ -304,44 +306,4 @@ async function installCrds(cluster: LocalCluster): Promise<void> {
     }
     return true;
   }, { timeoutMs: 30_000 });
-}
-
-function request(url: string, method: string, ca: Buffer, token: string, body: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = https.request(url, { method, ca, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, timeout: 10_000 }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-// Ctrl-C, SIGTERM or a crash must not leave a control plane running: kill the
-// process groups synchronously on the way out.
-function registerCleanup(processes: Record<string, ManagedProcess>, dir: string): () => void {
-  const killAll = () => {
-    for (const p of Object.values(processes)) {
-      try {
-        process.kill(-p.pid, 'SIGKILL');
-      } catch {
-        // Gone.
-      }
-    }
-    if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
-  };
-  const onSignal = (signal: NodeJS.Signals) => {
-    killAll();
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
-  process.on('exit', killAll);
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  return () => {
-    process.off('exit', killAll);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  };
 }

@@ -1,7 +1,8 @@
 // A small reverse proxy on loopback that produces the faults real servers
 // will not produce on demand: 429 with Retry-After, 5xx, dropped connections,
-// watches that expire (410) or go silent. It also counts requests, so tests
-// and benchmarks can assert how many reads or LISTs really went out.
+// watches that expire (410) or go silent, a host that goes down. It also
+// counts requests, so tests and benchmarks can assert how many reads or LISTs
+// really went out (the local Azure's fronts on port 443 are two of these).
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -22,16 +23,31 @@ export type Fault =
   | { kind: 'watch-gone' }
   | { kind: 'delay'; ms: number };
 
+export interface ProxyLogEntry {
+  method: string;
+  /** The Host header as the client sent it. */
+  host: string;
+  path: string;
+  userAgent: string;
+  /** The status sent back (0 for a reset). */
+  status: number;
+  at: number;
+}
+
 export interface FaultProxy {
   readonly url: string;
   readonly port: number;
-  /** Every request seen, in order, with the status sent back (0 for a reset). */
-  readonly log: { method: string; path: string; status: number; at: number }[];
+  /** Every request seen, in order. */
+  readonly log: ProxyLogEntry[];
   /** Decides a fault per request; undefined forwards it untouched. */
   rule: ((req: ProxiedRequest) => Fault | undefined) | undefined;
   /** Stops passing bytes on every open streaming response (watches), leaving the connections open and silent. */
   freezeStreams(): void;
-  count(filter: (e: { method: string; path: string; status: number }) => boolean): number;
+  count(filter: (e: ProxyLogEntry) => boolean): number;
+  /** Stops accepting connections and drops the open ones, as a host that went down (connections are refused). */
+  suspend(): Promise<void>;
+  /** Listens again on the same address. */
+  resume(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -42,6 +58,10 @@ export interface FaultProxyOptions {
   targetCa?: string | Buffer;
   /** Serve TLS with this certificate (the Azure SDK sends bearer tokens only over https). */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Where to listen (default 127.0.0.1 on a free port). */
+  listen?: { host: string; port: number };
+  /** Forward the client's Host header instead of the target's, for an upstream that routes by name (vaults, Entra's surfaces). */
+  preserveHost?: boolean;
 }
 
 export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultProxy> {
@@ -61,10 +81,15 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     count(filter) {
       return log.filter(filter).length;
     },
-    close: async () => {
+    suspend: async () => {
       for (const s of streams) s.res.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections?.();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+    },
+    resume: () => listen(proxy.port),
+    close: async () => {
+      if (server.listening) await proxy.suspend();
       upstreamAgent.destroy();
     },
   };
@@ -72,7 +97,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
   const handler = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://proxy');
     const pr: ProxiedRequest = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, isWatch: url.searchParams.get('watch') === 'true' };
-    const entry = { method: pr.method, path: pr.path + (pr.isWatch ? '?watch' : ''), status: 0, at: Date.now() };
+    const entry: ProxyLogEntry = { method: pr.method, host: req.headers.host ?? '', path: pr.path + (pr.isWatch ? '?watch' : ''), userAgent: req.headers['user-agent'] ?? '', status: 0, at: Date.now() };
     log.push(entry);
     const fault = proxy.rule?.(pr);
     if (fault?.kind === 'reset') {
@@ -94,7 +119,7 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     if (fault?.kind === 'delay') await new Promise((r) => setTimeout(r, fault.ms));
 
     const client = target.protocol === 'https:' ? https : http;
-    const headers = { ...req.headers, host: target.host };
+    const headers = opts.preserveHost ? req.headers : { ...req.headers, host: target.host };
     const upstream = client.request(
       { protocol: target.protocol, hostname: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent: upstreamAgent },
       (up) => {
@@ -130,8 +155,17 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
   };
 
   const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : http.createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const host = opts.listen?.host ?? '127.0.0.1';
+  const listen = (port: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  await listen(opts.listen?.port ?? 0);
   const port = (server.address() as AddressInfo).port;
-  Object.assign(proxy, { port, url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}` });
+  Object.assign(proxy, { port, url: `${opts.tls ? 'https' : 'http'}://${host}${port === (opts.tls ? 443 : 80) ? '' : `:${port}`}` });
   return proxy;
 }

@@ -1,5 +1,6 @@
-// Certificates for the local control plane: a throwaway CA, a serving
-// certificate for 127.0.0.1, and the service-account signing key. node:crypto
+// Certificates for the local environment: throwaway CAs (the control plane's,
+// the local Azure's), serving certificates they sign, and the service-account
+// signing key. node:crypto
 // can make keys but not X.509 certificates, so the certificates come from the
 // openssl command, which every supported machine has.
 import { execFile } from 'node:child_process';
@@ -41,10 +42,10 @@ async function openssl(dir: string, args: string[]): Promise<void> {
 }
 
 /**
- * A serving certificate for 127.0.0.1 and localhost signed by the local CA,
- * for another local HTTPS server (e.g. the token endpoint) that clients
- * trusting the CA accept. Written as `<name>.crt` and `<name>.key` in the
- * CA's folder.
+ * A serving certificate for 127.0.0.1, localhost and `extraDnsNames` (wildcards
+ * such as *.vault.azure.net allowed) signed by a local CA, for a local HTTPS
+ * server that clients trusting the CA accept. Written as `<name>.crt` and
+ * `<name>.key` in the CA's folder.
  */
 export async function issueServingCert(pki: Pick<Pki, 'caCert' | 'caKey'>, name: string, extraDnsNames: readonly string[] = []): Promise<{ cert: string; key: string }> {
   if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new Error(`certificate name ${JSON.stringify(name)}: use letters, digits, ".", "_" and "-"`);
@@ -57,9 +58,16 @@ export async function issueServingCert(pki: Pick<Pki, 'caCert' | 'caKey'>, name:
   return { cert: f('crt'), key: f('key') };
 }
 
+/** A throwaway CA, `ca.crt` and `ca.key` in `dir`, that issueServingCert signs with. */
+export async function createCa(dir: string, commonName: string): Promise<Pick<Pki, 'caCert' | 'caKey'>> {
+  const { caCert, caKey } = pkiFiles(dir);
+  await openssl(dir, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '30', '-subj', `/CN=${commonName}`, '-keyout', caKey, '-out', caCert]);
+  return { caCert, caKey };
+}
+
 export async function createPki(dir: string): Promise<Pki> {
   const pki = pkiFiles(dir);
-  await openssl(dir, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '30', '-subj', '/CN=keyvault-reloader-local-ca', '-keyout', pki.caKey, '-out', pki.caCert]);
+  await createCa(dir, 'keyvault-reloader-local-ca');
   await issueServingCert(pki, 'serving', ['kubernetes.default.svc']);
   const sa = generateKeyPairSync('rsa', { modulusLength: 2048 });
   await writeFile(pki.saKey, sa.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });

@@ -3,8 +3,9 @@
 // in the environment's folder (shown when it fails to start), and is recorded
 // in a pid file so that a later run can sweep what a SIGKILLed run left behind.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { appendFile, readFile } from 'node:fs/promises';
+import { createWriteStream, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -19,6 +20,69 @@ export interface ManagedProcess {
 }
 
 export const PIDS_FILE = 'pids';
+const DIR_PREFIX = 'kvr-env-';
+
+/** A folder for one environment's files and logs, owned by this process (see sweepStale). */
+export async function createEnvDir(kind: string): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), `${DIR_PREFIX}${kind ? `${kind}-` : ''}`));
+  await writeFile(path.join(dir, 'owner'), String(process.pid));
+  return dir;
+}
+
+/** Removes the folders and processes of earlier runs whose owner died without cleaning up. */
+export function sweepStale(): void {
+  for (const entry of readdirSync(tmpdir())) {
+    if (!entry.startsWith(DIR_PREFIX)) continue;
+    const dir = path.join(tmpdir(), entry);
+    let owner = NaN;
+    try {
+      owner = Number(readFileSync(path.join(dir, 'owner'), 'utf8'));
+    } catch {
+      // No owner file: a run that died while creating its folder.
+    }
+    if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) continue;
+    void killRecorded(dir).then(() => rmSync(dir, { recursive: true, force: true }));
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Ctrl-C, SIGTERM or a crash must not leave an environment running: kills the
+ * process groups synchronously on the way out and removes the folder. The
+ * returned function detaches the handlers (after an orderly stop).
+ */
+export function registerCleanup(processes: Record<string, ManagedProcess>, dir: string): () => void {
+  const killAll = () => {
+    for (const p of Object.values(processes)) {
+      try {
+        process.kill(-p.pid, 'SIGKILL');
+      } catch {
+        // Gone.
+      }
+    }
+    if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    killAll();
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.on('exit', killAll);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return () => {
+    process.off('exit', killAll);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+}
 
 export function startProcess(opts: { name: string; command: string; args: string[]; dir: string; env?: NodeJS.ProcessEnv }): ManagedProcess {
   const logFile = path.join(opts.dir, `${opts.name}.log`);

@@ -41,8 +41,6 @@ export interface WorkloadIdentityOptions {
   authorityHost?: string | undefined;
   /** Lifetime asked of TokenRequest (default and minimum 600 s). */
   tokenExpirationSeconds?: number;
-  /** Trust for a private authority's TLS certificate (the local environment's CA). */
-  authorityTls?: { ca: string | Buffer };
   now?: () => number;
 }
 
@@ -207,11 +205,8 @@ export class WorkloadIdentities {
           throw err;
         }
       },
-      {
-        authorityHost: authority.authorityHost,
-        disableInstanceDiscovery: authority.disableInstanceDiscovery,
-        ...(this.opts.authorityTls ? { tlsOptions: { ca: this.opts.authorityTls.ca } } : {}),
-      },
+      // Entra is reached as a pod reaches it: HTTPS_PROXY/NO_PROXY and the process's CAs (NODE_EXTRA_CA_CERTS).
+      { authorityHost: authority.authorityHost, disableInstanceDiscovery: authority.disableInstanceDiscovery },
     );
     const subject = serviceAccountSubject(namespace, serviceAccount);
     return {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { after } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createKubeClient, KubeError, loadKubeConfig, type KubeClient } from '../../src/kube/client.ts';
+import type { AzureState } from '../../src/localenv/azure.ts';
 import { kubeconfigYaml, startCluster, type LocalCluster } from '../../src/localenv/cluster.ts';
 
 export const ENV_STATE_VAR = 'KVR_TESTENV';
@@ -14,9 +15,13 @@ export const ENV_STATE_VAR = 'KVR_TESTENV';
 export interface EnvState {
   kubeconfig: string;
   server: string;
+  /** The service-account issuer (the API server's URL). */
+  issuer: string;
   caFile: string;
   adminToken: string;
   dir: string;
+  /** The local Azure `npm test` started beside the control plane (see helpers/azure.ts). */
+  azure?: AzureState;
 }
 
 export interface TestEnv extends EnvState {
@@ -26,6 +31,20 @@ export interface TestEnv extends EnvState {
 }
 
 let shared: Promise<TestEnv> | undefined;
+
+// What this process started, stopped after the file's last test. The hook is
+// made as this module loads, at the file's top level, so that it belongs to
+// the file: made from inside a test or a hook, node:test runs an after hook
+// as soon as that test or hook ends.
+const owned: Array<() => Promise<void>> = [];
+after(async () => {
+  for (const stop of owned.splice(0).reverse()) await stop();
+});
+
+/** Stops `stop`'s environment after the file's last test. */
+export function stopAfterFile(stop: () => Promise<void>): void {
+  owned.push(stop);
+}
 
 export function testEnv(): Promise<TestEnv> {
   shared ??= (async () => {
@@ -42,10 +61,11 @@ export function testEnv(): Promise<TestEnv> {
 /** A control plane of this test file's own, stopped after the file. */
 export async function privateEnv(opts: { crds?: boolean } = {}): Promise<TestEnv> {
   const cluster = await startCluster({ progress: (m) => process.stderr.write(`${m}\n`), crds: opts.crds });
-  after(() => cluster.stop());
+  stopAfterFile(() => cluster.stop());
   return {
     kubeconfig: cluster.kubeconfig,
     server: cluster.server,
+    issuer: cluster.issuer,
     caFile: cluster.caFile,
     adminToken: cluster.adminToken,
     dir: cluster.dir,

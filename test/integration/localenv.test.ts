@@ -4,9 +4,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KubeError } from '../../src/kube/client.ts';
-import { SERVICE_ACCOUNT_ISSUER } from '../../src/localenv/cluster.ts';
-import { verifyJwt } from '../../src/localenv/jwt.ts';
-import { createNamespace, serviceAccountClient, testEnv } from '../helpers/env.ts';
+import { createPublicKey, verify, type JsonWebKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { httpsGet } from '../../src/localenv/cluster.ts';
+import { createNamespace, eventually, serviceAccountClient, testEnv } from '../helpers/env.ts';
 import { createDeployment, deployment, replicaSetsOf, waitRolledOut } from '../helpers/workloads.ts';
 
 describe('local environment', () => {
@@ -50,16 +51,41 @@ describe('local environment', () => {
       body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: ['api://AzureADTokenExchange'], expirationSeconds: 3600 } },
     });
     const discovery = await env.client.request('GET', '/.well-known/openid-configuration');
-    assert.equal(discovery.issuer, SERVICE_ACCOUNT_ISSUER);
-    const jwks = await env.client.request('GET', '/openid/v1/jwks', { accept: 'application/jwk-set+json' });
-    const claims = verifyJwt(tr.status.token, jwks, { issuer: SERVICE_ACCOUNT_ISSUER, audience: 'api://AzureADTokenExchange' });
+    const issuer = env.server;
+    assert.equal(discovery.issuer, issuer, 'the issuer is the API server\'s own URL');
+    assert.equal(discovery.jwks_uri, `${issuer}/openid/v1/jwks`);
+    const jwks = await env.client.request<{ keys: (JsonWebKey & { kid: string })[] }>('GET', '/openid/v1/jwks', { accept: 'application/jwk-set+json' });
+    // The check Entra makes of a federated assertion (the Entra emulator's refusals are in localenv-azure.test.ts).
+    const [h, c, s] = (tr.status.token as string).split('.') as [string, string, string];
+    const header = JSON.parse(Buffer.from(h, 'base64url').toString()) as { alg: string; kid: string };
+    const claims = JSON.parse(Buffer.from(c, 'base64url').toString()) as { iss: string; sub: string; aud: string[]; exp: number };
+    assert.equal(header.alg, 'RS256');
+    const jwk = jwks.keys.find((k) => k.kid === header.kid);
+    assert.ok(jwk, 'the token names a key of the JWKS');
+    const verifies = (signature: Buffer) => verify('RSA-SHA256', Buffer.from(`${h}.${c}`), createPublicKey({ key: jwk, format: 'jwk' }), signature);
+    const signature = Buffer.from(s, 'base64url');
+    assert.ok(verifies(signature), 'the signature verifies against the API server\'s JWKS');
+    assert.equal(claims.iss, issuer);
+    assert.deepEqual(claims.aud, ['api://AzureADTokenExchange']);
     assert.equal(claims.sub, `system:serviceaccount:${ns}:workload`);
-    // The same token must not pass for another audience, nor with a flipped signature bit.
-    assert.throws(() => verifyJwt(tr.status.token, jwks, { issuer: SERVICE_ACCOUNT_ISSUER, audience: 'https://kubernetes.default.svc' }), /audience/);
-    const [h, c, s] = tr.status.token.split('.');
-    const sig = Buffer.from(s, 'base64url');
-    sig[0] = sig[0]! ^ 1;
-    assert.throws(() => verifyJwt(`${h}.${c}.${sig.toString('base64url')}`, jwks, { issuer: SERVICE_ACCOUNT_ISSUER, audience: 'api://AzureADTokenExchange' }), /signature/);
+    assert.ok(claims.exp > Date.now() / 1000);
+    // A flipped signature bit does not verify.
+    signature[0] = signature[0]! ^ 1;
+    assert.equal(verifies(signature), false);
+  });
+
+  it('the issuer\'s discovery document and JWKS are readable without credentials, and nothing else is', async () => {
+    const env = await testEnv();
+    const ca = readFileSync(env.caFile);
+    const discovery = await httpsGet(`${env.server}/.well-known/openid-configuration`, ca);
+    assert.equal(discovery.status, 200, discovery.body);
+    const jwksUri = JSON.parse(discovery.body).jwks_uri as string;
+    const jwks = await httpsGet(jwksUri, ca);
+    assert.equal(jwks.status, 200, jwks.body);
+    assert.ok(JSON.parse(jwks.body).keys.length >= 1);
+    for (const path of ['/api/v1/namespaces', '/api/v1/namespaces/default/secrets', '/apis/apps/v1/deployments']) {
+      assert.equal((await httpsGet(`${env.server}${path}`, ca)).status, 403, `${path} is refused to an anonymous client`);
+    }
   });
 
   it('a restricted service account is refused what RBAC does not grant and allowed what it does', async () => {
@@ -73,7 +99,8 @@ describe('local environment', () => {
     await env.client.request('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, {
       body: { metadata: { name: 'read-secrets' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'read-secrets' }, subjects: [{ kind: 'ServiceAccount', name: 'reader', namespace: ns }] },
     });
-    const list = await reader.request('GET', `/api/v1/namespaces/${ns}/secrets`);
+    // The authorizer sees a new RoleBinding through its informer, a moment later.
+    const list = await eventually('the RoleBinding to take effect', () => reader.request('GET', `/api/v1/namespaces/${ns}/secrets`).catch(() => undefined));
     assert.ok(Array.isArray(list.items));
     await assert.rejects(reader.request('GET', `/api/v1/namespaces/default/secrets`), (err: unknown) => err instanceof KubeError && err.status === 403);
   });

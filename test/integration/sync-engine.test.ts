@@ -2,8 +2,10 @@
 // Key Vault content: which classes it takes up, what it says about invalid
 // ones, how an identity failure and a throttled vault leave Secrets as they
 // were, and that a read is shared by the classes that need it and never
-// across identities. The vault side here is the local environment's fault
-// proxy answering every request with 429 — it serves no Key Vault objects.
+// across identities. Identities are exchanged at the local Azure's Entra ID
+// emulator (through the egress proxy, as a pod does); the vault side here is
+// the local environment's fault proxy answering every request with 429 — it
+// serves no Key Vault objects.
 import { NamespaceScope } from '../../src/kube/scope.ts';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -14,18 +16,19 @@ import { KeyVaultClients } from '../../src/keyvault/client.ts';
 import { createKubeClient, KubeError, loadKubeConfig, type KubeClient } from '../../src/kube/client.ts';
 import { createEventRecorder } from '../../src/kube/events.ts';
 import { startFaultProxy, type FaultProxy } from '../../src/localenv/fault-proxy.ts';
+import type { AzureHandle } from '../../src/localenv/azure.ts';
 import { issueServingCert, pkiFiles } from '../../src/localenv/pki.ts';
-import { startTokenEndpoint, type TokenEndpoint } from '../../src/localenv/token-endpoint.ts';
 import { createLogger } from '../../src/log.ts';
 import { SyncEngine, type SyncErrorReason } from '../../src/sync/engine.ts';
 import { WorkloadIdentities } from '../../src/sync/identity.ts';
 import { buildSecrets } from '../../src/sync/secret-data.ts';
 import { SecretWriter } from '../../src/sync/secret-writer.ts';
 import { ANNOTATION_SERVICE_ACCOUNT, ANNOTATION_SYNC, parseSecretProviderClass, SPC_API_VERSION } from '../../src/sync/spc.ts';
+import { testAzure } from '../helpers/azure.ts';
 import { createNamespace, eventually, testEnv, type TestEnv } from '../helpers/env.ts';
 import { eventsFor } from '../helpers/reloader.ts';
 
-const TENANT = '3c8a1b2e-5d4f-4e6a-9b7c-1d2e3f4a5b6c';
+let TENANT = '';
 const SA = 'kv-reader';
 const spcPath = (ns: string) => `/apis/secrets-store.csi.x-k8s.io/v1/namespaces/${ns}/secretproviderclasses`;
 
@@ -70,10 +73,10 @@ interface Recorded {
   tokenRequests: string[];
 }
 
-describe('sync engine without Key Vault content (real API server, local token endpoint, fault proxy)', () => {
+describe('sync engine without Key Vault content (real API server, Entra ID emulator, fault proxy)', () => {
   let env: TestEnv;
   let ca: Buffer;
-  let endpoint: TokenEndpoint;
+  let azure: AzureHandle;
   let vault: FaultProxy;
   const log = createLogger({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
   const running: Array<() => Promise<void>> = [];
@@ -81,10 +84,10 @@ describe('sync engine without Key Vault content (real API server, local token en
 
   before(async () => {
     env = await testEnv();
+    azure = await testAzure();
+    TENANT = azure.tenantId;
     ca = readFileSync(env.caFile);
     const files = pkiFiles(env.dir);
-    const tokenTls = await issueServingCert(files, `engine-token-endpoint-${process.pid}`);
-    endpoint = await startTokenEndpoint({ client: env.client, tls: { cert: readFileSync(tokenTls.cert), key: readFileSync(tokenTls.key) }, tenantId: TENANT });
     const vaultTls = await issueServingCert(files, `engine-vault-proxy-${process.pid}`);
     // Nothing is ever forwarded: every request is answered with a fault.
     vault = await startFaultProxy({ target: 'https://127.0.0.1:9', tls: { cert: readFileSync(vaultTls.cert), key: readFileSync(vaultTls.key) } });
@@ -93,7 +96,6 @@ describe('sync engine without Key Vault content (real API server, local token en
   after(async () => {
     for (const stop of running.splice(0)) await stop();
     await vault?.close();
-    await endpoint?.close();
   });
 
   async function startEngine(namespace: string): Promise<{ engine: SyncEngine; client: KubeClient; recorded: Recorded; stop(): Promise<void> }> {
@@ -108,7 +110,7 @@ describe('sync engine without Key Vault content (real API server, local token en
       client,
       log,
       events,
-      identities: new WorkloadIdentities({ client, log, authorityHost: endpoint.url, authorityTls: { ca } }),
+      identities: new WorkloadIdentities({ client, log }),
       keyVault: new KeyVaultClients({
         log,
         requestsPerSecond: 50,
@@ -148,7 +150,8 @@ describe('sync engine without Key Vault content (real API server, local token en
   it('an invalid class gets a Warning Event naming the field, and the classes beside it are still synced', async () => {
     const ns = await createNamespace(env.client, 'engine');
     await createServiceAccount(env.client, ns, SA);
-    const clientID = randomUUID();
+    // An app that trusts no service account.
+    const clientID = await azure.admin.registerApp('engine-unfederated');
     await createClass(env.client, ns, classBody('bad-type', clientID, { objectType: 'password' }));
     await createClass(env.client, ns, classBody('other-namespace', clientID, { annotations: { [ANNOTATION_SERVICE_ACCOUNT]: 'kube-system/default' } }));
     // Valid, and refused by Entra (no federated credential): proves it was taken up.
@@ -160,7 +163,7 @@ describe('sync engine without Key Vault content (real API server, local token en
     const otherNs = await eventually('InvalidSecretProviderClass on other-namespace', async () => (await warnings(client, ns, 'other-namespace', 'InvalidSecretProviderClass'))[0]);
     assert.ok(otherNs.includes(`metadata.annotations["${ANNOTATION_SERVICE_ACCOUNT}"]: "kube-system/default" is not a service account name`), otherNs);
     const good = await eventually('SyncFailed on good', async () => (await warnings(client, ns, 'good', 'SyncFailed'))[0]);
-    assert.match(good, /^federated credential rejected/);
+    assert.match(good, /^federated credential rejected: .*AADSTS700213: No matching federated identity record/);
 
     assert.ok(recorded.tokenRequests.every((p) => p.startsWith(`/api/v1/namespaces/${ns}/serviceaccounts/${SA}/`)), `only the class namespace's service account was asked for a token: ${recorded.tokenRequests.join(', ')}`);
     assert.ok(recorded.syncErrors.some((e) => e.name === 'bad-type' && e.reason === 'invalid'));
@@ -214,9 +217,9 @@ describe('sync engine without Key Vault content (real API server, local token en
     const nsA = await createNamespace(env.client, 'engine');
     const nsB = await createNamespace(env.client, 'engine');
     for (const ns of [nsA, nsB]) await createServiceAccount(env.client, ns, SA);
-    const clientID = randomUUID();
-    endpoint.federate(clientID, `system:serviceaccount:${nsA}:${SA}`);
-    endpoint.federate(clientID, `system:serviceaccount:${nsB}:${SA}`);
+    const clientID = await azure.admin.registerApp('engine-throttled');
+    await azure.admin.federate(clientID, nsA, SA);
+    await azure.admin.federate(clientID, nsB, SA);
     // Two classes of namespace A read the same object with the same identity; the class of B reads it with B's.
     const first = await createClass(env.client, nsA, classBody('first', clientID));
     await createClass(env.client, nsA, classBody('second', clientID));

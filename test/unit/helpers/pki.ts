@@ -35,6 +35,8 @@ export interface Pki {
     caOnly: Buffer;
     /** RSA leaf + key protected by the password "hunter2". */
     withPassword: Buffer;
+    /** RSA leaf + key alone, no chain (3DES, SHA-1 MAC). */
+    leafOnly: Buffer;
   };
 }
 
@@ -110,6 +112,7 @@ function build(): Pki {
         rsaLeafEcChain: pkcs12('mixed.pfx', ['-inkey', 'mixed-leaf.key', '-in', 'mixed-leaf.crt', '-certfile', 'ec-ca.pem', ...legacy, '-passout', 'pass:']),
         caOnly: pkcs12('ca-only.pfx', ['-nokeys', '-in', 'rsa-ca.pem', ...legacy, '-passout', 'pass:']),
         withPassword: pkcs12('password.pfx', [...rsaArgs, ...legacy, '-passout', 'pass:hunter2']),
+        leafOnly: pkcs12('leaf-only.pfx', ['-inkey', 'rsa-leaf.key', '-in', 'rsa-leaf.crt', ...legacy, '-passout', 'pass:']),
       },
     };
   } finally {
