@@ -117,8 +117,10 @@ export class ReloaderController {
       concurrency: 8,
       onError: (key, err) => {
         if (err instanceof KubeError && err.status === 409) {
-          // Our view was older than the workload: wait for the watch to catch up, then decide again.
+          // Our view was older than the workload: the newer version is on its way on the watch,
+          // and its arrival queues the key again at once (cancelling this timer, a fallback).
           opts.log.debug({ workload: key }, 'workload changed under us (409); reconciling again');
+          opts.metrics.deferred('conflict');
           this.queue.addAfter(key, 200 + Math.random() * 300);
           return;
         }

@@ -11,7 +11,7 @@ export const METRICS_PREFIX = 'keyvault_reloader_';
 export const DEFAULT_METRICS_PREFIXES = [`${METRICS_PREFIX}process_`, `${METRICS_PREFIX}nodejs_`] as const;
 
 export type RestartResult = 'restarted' | 'failed' | 'dry_run';
-export type DeferReason = 'settle' | 'rate_limited' | 'paused' | 'rollout_in_progress' | 'cap' | 'invalid_annotation';
+export type DeferReason = 'settle' | 'rate_limited' | 'paused' | 'rollout_in_progress' | 'cap' | 'invalid_annotation' | 'conflict';
 
 export interface MetricDoc {
   name: string;
@@ -38,7 +38,7 @@ export const METRICS_DOC: readonly MetricDoc[] = [
     name: 'keyvault_reloader_deferred_total',
     type: 'counter',
     labels: ['reason'],
-    help: 'Restarts postponed, by reason (settle, rate_limited, paused, rollout_in_progress, cap, invalid_annotation: held until a malformed annotation is fixed).',
+    help: 'Restarts postponed, by reason (settle, rate_limited, paused, rollout_in_progress, cap, invalid_annotation: held until a malformed annotation is fixed, conflict: the workload changed under a patch, which is decided again).',
   },
   {
     name: 'keyvault_reloader_events_total',
