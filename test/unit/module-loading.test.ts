@@ -33,8 +33,8 @@ describe('modules a reloader-only process loads', () => {
     assert.ok(packages.has('p-queue') && packages.has('prom-client'), [...packages].join(', '));
   });
 
-  it('loads neither the Azure SDK, node-forge nor client-node', () => {
-    const heavy = [...packages].filter((p) => p.startsWith('@azure/') || p === 'node-forge' || p === '@kubernetes/client-node');
+  it('loads neither the Azure SDK, node-forge nor client-node, nor the YAML parser (a pod reads no kubeconfig)', () => {
+    const heavy = [...packages].filter((p) => p.startsWith('@azure/') || p === 'node-forge' || p === '@kubernetes/client-node' || p === 'yaml');
     assert.deepEqual(heavy, []);
   });
 
