@@ -8,7 +8,8 @@
 //
 //   node bench/run.ts                   every scale, about an hour on 2 cores
 //   node bench/run.ts --scales small,full   some of them (names: small, full, 10x)
-//   node bench/run.ts --quick           one small scale, short runs, ~5 min; writes bench/results.quick.json, leaves the README alone
+//   node bench/run.ts --quick           one small scale (1 000 Secrets), short runs, ~2 min; writes bench/results.quick.json, leaves the README alone
+//                                       (with --scales: the short runs at those scales)
 //   --no-readme / --readme              whether to rewrite the README's section (default: only for a run of every scale)
 //   --no-peer                           ours alone
 //   --profile                           also write --cpu-prof/--heap-prof profiles of each of our controller processes (under .tmp/) and summarize them
@@ -75,7 +76,7 @@ const PLANS: Record<ScaleName, Plan> = {
   quick: { ...BASE_PLAN, quick: true, coldStarts: 1, contenderRuns: 1, reactionUpdates: 30, burstSize: 100, burstRounds: 1, steadyWindowSeconds: 10, settleCapMs: 20_000, steadySettleCapMs: 60_000 },
 };
 const ALL_SCALES: ScaleName[] = ['small', 'full', '10x'];
-const scaleNames: ScaleName[] = flags.quick ? ['quick'] : flags.scales ? (flags.scales.split(',').map((s) => s.trim()) as ScaleName[]) : ALL_SCALES;
+const scaleNames: ScaleName[] = flags.scales ? (flags.scales.split(',').map((s) => s.trim()) as ScaleName[]) : flags.quick ? ['quick'] : ALL_SCALES;
 for (const s of scaleNames) if (!(s in SCALES)) throw new Error(`--scales: unknown scale ${JSON.stringify(s)}; use ${Object.keys(SCALES).join(', ')}`);
 const everyScale = ALL_SCALES.every((s) => scaleNames.includes(s));
 
@@ -137,7 +138,8 @@ try {
   let previous: Layout | undefined;
   for (const name of scaleNames) {
     const scale: Scale = SCALES[name];
-    const plan = PLANS[name];
+    // --quick: the short plan at whatever scales were asked for (a smoke test of the whole run).
+    const plan = flags.quick ? PLANS.quick : PLANS[name];
     const objects = layout(scale);
     log(`— scale ${name}: ${scale.secrets} Secrets (~${scale.secretBytes / 1024} KiB) and ${scale.deployments} Deployments (replicas 0) in ${scale.namespaces} namespaces; creating what the previous scale did not have, ${SEED_CONCURRENCY} at a time`);
     const seeded = await seed(api, objects, scale, SEED_CONCURRENCY, log, previous);
