@@ -2,10 +2,16 @@
 // (with progress), starts one control plane and one local Azure (Entra ID and
 // Key Vault emulators) that the integration tests share (each test works in
 // its own namespace and vaults), runs every test with Node's test runner, and
-// stops both whatever happens.
+// stops both whatever happens. A test file that works beside the real add-on
+// (test/helpers/addon.ts) starts its own; what it needs is checked and built
+// here first, so that a machine without root or mount namespaces fails at once
+// and a first build shows its progress before any test's clock runs.
 import { spawn } from 'node:child_process';
+import { globSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { ensureAddonBinaries, requireAddonPrivileges } from '../src/localenv/addon.ts';
 import { startAzure } from '../src/localenv/azure.ts';
 import { startCluster } from '../src/localenv/cluster.ts';
 import { ENV_STATE_VAR, type EnvState } from '../test/helpers/env.ts';
@@ -16,6 +22,16 @@ const needsCluster = files.some((f) => f.includes('integration'));
 
 const started = Date.now();
 const log = (m: string) => process.stderr.write(`[test] ${m}\n`);
+const usesAddon = globSync(files).some((f) => readFileSync(f, 'utf8').includes('helpers/addon.ts'));
+if (usesAddon) {
+  try {
+    await requireAddonPrivileges(tmpdir());
+  } catch (err) {
+    log(`cannot run the tests that use the real CSI driver: ${(err as Error).message}`);
+    process.exit(1);
+  }
+  await ensureAddonBinaries(log);
+}
 const cluster = needsCluster ? await startCluster({ progress: log }) : undefined;
 const azure = cluster ? await startAzure({ cluster, progress: log }).catch(async (err) => {
   await cluster.stop();

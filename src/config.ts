@@ -25,6 +25,7 @@ export interface Config {
     minRestartIntervalMs: number;
     restartsPerSecond: number;
     maxInFlight: number;
+    rolloutTimeoutMs: number;
     keySecretName: string;
   };
   leaderElection: {
@@ -62,6 +63,7 @@ export interface RawFlags {
   'min-restart-interval'?: string;
   'restarts-per-second'?: number;
   'max-in-flight'?: number;
+  'rollout-timeout'?: string;
   'key-secret'?: string;
   'leader-elect'?: boolean;
   'lease-name'?: string;
@@ -91,6 +93,7 @@ const HOUR = 3_600_000;
 export const DURATION_BOUNDS = {
   settle: { minMs: 0, maxMs: HOUR },
   'min-restart-interval': { minMs: 0, maxMs: 24 * HOUR },
+  'rollout-timeout': { minMs: SECOND, maxMs: 24 * HOUR },
   'lease-duration': { minMs: SECOND, maxMs: HOUR },
   'renew-deadline': { minMs: 100, maxMs: HOUR },
   'retry-period': { minMs: 100, maxMs: HOUR },
@@ -144,6 +147,7 @@ export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv = process.en
       minRestartIntervalMs: duration('min-restart-interval', '1m'),
       restartsPerSecond: number('restarts-per-second', flags['restarts-per-second'], 5, { min: 0.01, max: 10_000 }),
       maxInFlight: number('max-in-flight', flags['max-in-flight'], 20, { min: 1, max: 1_000_000, integer: true }),
+      rolloutTimeoutMs: duration('rollout-timeout', '10m'),
       keySecretName: flags['key-secret'] ?? 'keyvault-reloader-digest-key',
     },
     leaderElection: {

@@ -29,7 +29,7 @@ export async function explain(config: Config, output: 'text' | 'json'): Promise<
     log,
     keyring: makeKeyring(key),
     events: { emit: () => {}, flush: async () => {} },
-    metrics: { restart: () => {}, reaction: () => {}, deferred: () => {}, queueDepth: () => {} },
+    metrics: { restart: () => {}, reaction: () => {}, deferred: () => {}, queueDepth: () => {}, rollouts: () => {} },
     annotations: { stakater: config.stakater },
     scope,
     secretSelector: config.secretSelector,

@@ -23,6 +23,7 @@ const CONTROLLER_FLAGS = (y: Argv) =>
     .option('min-restart-interval', { type: 'string', default: '1m', describe: 'Per-workload minimum time between restarts (flap protection)' })
     .option('restarts-per-second', { type: 'number', default: 5, describe: 'Cluster-wide cap on restarts started per second' })
     .option('max-in-flight', { type: 'number', default: 20, describe: 'Cluster-wide cap on restarted rollouts still progressing' })
+    .option('rollout-timeout', { type: 'string', default: '10m', describe: 'A restarted rollout not finished within this counts as stalled: it leaves the --max-in-flight cap and the next change restarts it anyway' })
     .option('key-secret', { type: 'string', default: 'keyvault-reloader-digest-key', describe: 'Name of the digest key Secret in --namespace' })
     .option('leader-elect', { type: 'boolean', default: true, describe: 'Elect a leader on a Lease (run several replicas for HA)' })
     .option('lease-name', { type: 'string', default: 'keyvault-reloader' })

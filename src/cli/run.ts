@@ -56,6 +56,7 @@ export async function startController(config: Config, log: Logger, opts: { clien
       minRestartIntervalMs: config.reloader.minRestartIntervalMs,
       restartsPerSecond: config.reloader.restartsPerSecond,
       maxInFlight: config.reloader.maxInFlight,
+      rolloutTimeoutMs: config.reloader.rolloutTimeoutMs,
       dryRun: config.dryRun,
       isLeader,
       metrics: {
@@ -63,6 +64,7 @@ export async function startController(config: Config, log: Logger, opts: { clien
         reaction: (s) => metrics.reactionSeconds.observe(s),
         deferred: (reason) => metrics.deferred.inc({ reason }),
         queueDepth: (n) => metrics.queueDepth.set(n),
+        rollouts: (state, n) => metrics.rollouts.set({ state }, n),
       },
     });
     reloader.start();
@@ -93,7 +95,7 @@ export async function startController(config: Config, log: Logger, opts: { clien
         metrics.leader.set(1);
         log.info({ identity: config.leaderElection.identity }, 'leading: acting on changes');
         // Level-triggered: look at everything once; unchanged workloads stay untouched.
-        void reloader?.waitForSync().then(() => reloader?.resyncAll());
+        void reloader?.waitForSync().then(() => reloader?.startLeading());
         void sync?.waitForSync().then(() => sync?.resyncAll());
       },
       onStoppedLeading: (reason) => {

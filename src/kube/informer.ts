@@ -262,6 +262,7 @@ export class Informer<T> {
   }
 
   private watchOnce(state: PathState, signal: AbortSignal): Promise<'closed' | 'gone'> {
+    if (signal.aborted) return Promise.resolve('closed');
     return new Promise((resolve, reject) => {
       let gone = false;
       let settled = false;

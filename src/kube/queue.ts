@@ -1,8 +1,14 @@
 // The one work queue, shaped like client-go's: keys, not events. A key added
 // many times before it is processed is processed once; a key is never
 // processed twice at the same time (one added while it runs is run again
-// after); a key can be added after a delay, the earliest request winning.
+// after); a key can be added after a delay, the earliest request winning; a
+// key that failed is added again after its own exponential backoff
+// (client-go's AddRateLimited), which starts over once it succeeds.
+import { backoffMs, type Backoff } from '../core/backoff.ts';
 import { setTimer } from '../core/timer.ts';
+
+/** A failed key is retried after up to 1 s, 2 s, 4 s … 5 min (between half and all of it: jitter). */
+export const DEFAULT_RETRY: Backoff = { baseMs: 1000, capMs: 5 * 60_000 };
 
 export class WorkQueue {
   private readonly ready: string[] = [];
@@ -13,14 +19,18 @@ export class WorkQueue {
   private readonly handler: (key: string) => Promise<void>;
   private readonly concurrency: number;
   private readonly onError: (key: string, err: unknown) => void;
+  private readonly retry: Backoff;
+  /** Consecutive failures per key, for addRateLimited. */
+  private readonly failures = new Map<string, number>();
   private active = 0;
   private stopped = false;
   private idleWaiters: (() => void)[] = [];
 
-  constructor(opts: { handler: (key: string) => Promise<void>; concurrency?: number; onError: (key: string, err: unknown) => void }) {
+  constructor(opts: { handler: (key: string) => Promise<void>; concurrency?: number; onError: (key: string, err: unknown) => void; retry?: Backoff }) {
     this.handler = opts.handler;
     this.concurrency = opts.concurrency ?? 4;
     this.onError = opts.onError;
+    this.retry = opts.retry ?? DEFAULT_RETRY;
   }
 
   /** Keys waiting or running (not those waiting on a timer). */
@@ -69,6 +79,28 @@ export class WorkQueue {
     this.timers.set(key, { at, timer });
   }
 
+  /**
+   * Adds a key that failed after its backoff: base, then doubling with each
+   * failure not followed by a success, up to the cap. Returns the delay.
+   */
+  addRateLimited(key: string): number {
+    const n = (this.failures.get(key) ?? 0) + 1;
+    this.failures.set(key, n);
+    const delay = backoffMs(n, this.retry);
+    this.addAfter(key, delay);
+    return delay;
+  }
+
+  /** Consecutive failures of a key since it last succeeded. */
+  failuresOf(key: string): number {
+    return this.failures.get(key) ?? 0;
+  }
+
+  /** Every key's backoff starts over (a new leadership term owes nothing to the last). */
+  forgetAll(): void {
+    this.failures.clear();
+  }
+
   stop(): void {
     this.stopped = true;
     for (const t of this.timers.values()) clearTimeout(t.timer);
@@ -90,7 +122,10 @@ export class WorkQueue {
       this.running.add(key);
       this.active++;
       void this.handler(key)
-        .catch((err) => this.onError(key, err))
+        .then(
+          () => void this.failures.delete(key),
+          (err) => this.onError(key, err),
+        )
         .finally(() => {
           this.active--;
           this.running.delete(key);

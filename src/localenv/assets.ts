@@ -3,7 +3,8 @@
 // cached by version. KUBEBUILDER_ASSETS, the envtest convention, lets a user
 // who already has kube-apiserver and etcd skip those builds.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
@@ -104,6 +105,23 @@ export async function ensureBinaries(progress: Progress = () => {}): Promise<Bin
 /** Builds (once) and returns the Helm binary that lints and renders the chart. */
 export async function ensureHelm(progress: Progress = () => {}): Promise<string> {
   return need(TARGETS.helm, 'helm', progress);
+}
+
+/**
+ * Builds (once per version of its sources) the kubelet stand-in that calls the
+ * CSI driver as kubelet 1.34 does and runs the node's CSI daemons
+ * (testenv/go/kubelet-standin). Our own program has no release to key the
+ * cache by, so a digest of its sources is its version.
+ */
+export async function ensureKubeletStandin(progress: Progress = () => {}): Promise<string> {
+  const module = 'kubelet-standin';
+  const dir = path.join(PACKAGE_ROOT, 'testenv', 'go', module);
+  const digest = createHash('sha256');
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.go') || f === 'go.mod' || f === 'go.sum').sort()) {
+    digest.update(`${file}\0`).update(readFileSync(path.join(dir, file))).update('\0');
+  }
+  const target: GoTarget = { module, version: `src-${digest.digest('hex').slice(0, 12)}`, packages: { [module]: '.' }, ldflags: '-s -w' };
+  return need(target, module, progress);
 }
 
 /** A binary from KUBEBUILDER_ASSETS if it is there, else from the cache, built on first use. */

@@ -26,7 +26,7 @@
 //   test in another process counts requests and stops or starts an emulator
 //   through the same handle (connectAzure).
 import { KeyClient } from '@azure/keyvault-keys';
-import { CertificateClient } from '@azure/keyvault-certificates';
+import { CertificateClient, type CertificateContentType, type KeyVaultCertificateWithPolicy } from '@azure/keyvault-certificates';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { ClientSecretCredential } from '@azure/identity';
 import { randomBytes, randomInt } from 'node:crypto';
@@ -116,6 +116,29 @@ export interface VaultClients {
   certificates: CertificateClient;
 }
 
+/**
+ * A certificate to import, with its private key. The emulator keeps the bytes
+ * as given (a PFX's password aside), so its secret of the same name holds
+ * exactly these: the shapes a reader of that secret must handle are chosen
+ * here (bag order and encryption, chain order, EC keys without their public
+ * key).
+ */
+export type CertificateImport =
+  | {
+      /** A PKCS#12 archive: one private key, its certificate, and any chain. */
+      pfx: Uint8Array;
+      /** Key Vault keeps no password: the secret is then the same content re-encoded without one. */
+      password?: string;
+      /** The policy's secret_props.contentType; default application/x-pkcs12. */
+      contentType?: CertificateContentType;
+    }
+  | {
+      /** PEM text: one unencrypted PKCS#8 PRIVATE KEY and the certificates, in the order given. */
+      pem: string;
+      /** Default application/x-pem-file. */
+      contentType?: CertificateContentType;
+    };
+
 export interface AzureAdmin {
   /** Registers a confidential app registration; its client id. */
   registerApp(displayName: string): Promise<string>;
@@ -137,6 +160,12 @@ export interface AzureAdmin {
   setVaultPermissions(permissions: Record<string, string[]>): Promise<void>;
   /** The official SDK clients for a vault, signed in as the admin, reaching it as <name>.vault.azure.net. */
   vault(name: string): VaultClients;
+  /**
+   * A new version of a certificate, through the SDK's importCertificate as
+   * `az keyvault certificate import` makes it; its key and secret of the same
+   * name and version come with it.
+   */
+  importCertificate(vault: string, name: string, certificate: CertificateImport): Promise<KeyVaultCertificateWithPolicy>;
   /** Entra's own record of token requests and why each was refused, newest first (its last 500). */
   entraAudit(): Promise<EntraAuditEvent[]>;
 }
@@ -390,6 +419,7 @@ async function bringUp({ opts, dir, processes, closers, entraBin, keyVaultBin }:
     control: { url: control.url, token: control.token },
     admin: adminApp,
   };
+  // For a person at the keyboard (`keyvault-reloader env` names it); programs get the state from the handle.
   await writeFile(path.join(dir, STATE_FILE), JSON.stringify(state, null, 2), { mode: 0o600 });
   return connectAzure(state);
 }
@@ -538,6 +568,18 @@ export function connectAzure(state: AzureState): AzureHandle {
       }
       return clients;
     },
+    importCertificate(vault, name, certificate) {
+      // The SDK sends a PEM as its text and anything else base64, by the policy's content type.
+      const [bytes, contentType] = 'pfx' in certificate
+        ? [certificate.pfx, certificate.contentType ?? 'application/x-pkcs12']
+        : [Buffer.from(certificate.pem), certificate.contentType ?? 'application/x-pem-file'];
+      const password = 'pfx' in certificate ? certificate.password : undefined;
+      // @azure/keyvault-certificates 4.10 drops `policy` from the import request (its serializer reads
+      // `certificatePolicy`, which the options are spread into): named that way too, the content type
+      // reaches the vault, as `az keyvault certificate import --policy` sends it.
+      const options = { policy: { contentType }, certificatePolicy: { secretProperties: { contentType } }, ...(password ? { password } : {}) };
+      return admin.vault(vault).certificates.importCertificate(name, bytes, options);
+    },
     async entraAudit() {
       return (await entra<{ value: EntraAuditEvent[] }>('GET', '/admin/api/audit?limit=500')).value;
     },
@@ -591,9 +633,4 @@ export function connectAzure(state: AzureState): AzureHandle {
     },
   };
   return handle;
-}
-
-/** The state a local Azure wrote in its folder. */
-export function readAzureState(dir: string): AzureState {
-  return JSON.parse(readFileSync(path.join(dir, STATE_FILE), 'utf8')) as AzureState;
 }

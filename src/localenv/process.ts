@@ -125,7 +125,7 @@ export function startProcess(opts: { name: string; command: string; args: string
     async stop(signal = 'SIGTERM', graceMs = 10_000) {
       if (done) return;
       signalGroup(signal);
-      const timedOut = await Promise.race([exited.then(() => false), sleep(graceMs).then(() => true)]);
+      const timedOut = await Promise.race([exited.then(() => false), sleep(graceMs, undefined, { ref: false }).then(() => true)]);
       if (timedOut) {
         signalGroup('SIGKILL');
         await exited;

@@ -2,13 +2,16 @@
 // against, built from source: the registries these machines reach do not serve
 // these Go programs, so their public sources come as archives (a folder named
 // by KEYVAULT_RELOADER_TESTBEDS, by default ../shared/testbeds beside the
-// checkout). Each archive is unpacked once into the cache, the recipe's
+// checkout). Each archive is unpacked once into the cache, a patch of ours
+// (testenv/testbeds/, where a component must behave as the real service does
+// and upstream does not) is applied to its own unpacked copy, the recipe's
 // `go mod edit`s are applied there, and the binary is built once and cached
-// under the archive's name, which carries the version. Prebuilt binaries in the
-// folder named by KEYVAULT_RELOADER_TESTBED_BIN come first (as
-// KUBEBUILDER_ASSETS does for the control plane), so a machine that installs
-// them the ordinary way builds nothing.
-import { existsSync, readdirSync } from 'node:fs';
+// under the archive's name, which carries the version, plus the patch's hash.
+// Prebuilt binaries in the folder named by KEYVAULT_RELOADER_TESTBED_BIN come
+// first, taken as they are (as KUBEBUILDER_ASSETS does for the control plane),
+// so a machine that installs them the ordinary way builds nothing.
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildGoPrograms, cacheDir, PACKAGE_ROOT, populateOnce, run, type Progress } from './assets.ts';
 
@@ -41,6 +44,8 @@ interface Recipe {
   /** Other `go mod edit -replace` arguments. */
   replaces?: string[];
   env?: Record<string, string>;
+  /** A patch of the source under testenv/testbeds/, applied before the build (its header says what and why). */
+  patch?: string;
 }
 
 // The build recipe of ../shared/testbeds/README.md, one entry per program.
@@ -49,6 +54,8 @@ const RECIPES: Record<TestbedProgram, Recipe> = {
     archive: ARCHIVES.keyVaultEmulator,
     pkg: './cmd/azure-keyvault-emulator',
     fromArchives: [{ module: 'github.com/calvinchengx/entra-emulator', archive: ARCHIVES.entraEmulator }],
+    // Certificates as real Key Vault keeps them: chains on import, the PFX/PEM secret with kid and managed.
+    patch: 'azure-keyvault-emulator.patch',
   },
   'entra-emulator': { archive: ARCHIVES.entraEmulator, pkg: './cmd/entra-emulator' },
   'secrets-store-csi-driver': {
@@ -71,18 +78,46 @@ export const TESTBED_PROGRAMS = Object.keys(RECIPES) as TestbedProgram[];
 
 const stem = (archive: Archive) => archive.file.replace(/\.tar\.gz$/, '');
 
-/** The binary of a test component: prebuilt from KEYVAULT_RELOADER_TESTBED_BIN, else built once from its archive. */
+/** A patch of ours, read: its file and the hash that names what it makes. */
+interface Patch {
+  file: string;
+  hash: string;
+}
+
+const patchSuffix = (patch: Patch | undefined) => (patch ? `+patch-${patch.hash}` : '');
+
+function patchOf(recipe: Recipe): Patch | undefined {
+  if (recipe.patch === undefined) return undefined;
+  const file = path.join(PACKAGE_ROOT, 'testenv', 'testbeds', recipe.patch);
+  let content: Buffer;
+  try {
+    content = readFileSync(file);
+  } catch {
+    throw new Error(`${file} is missing: run from a checkout of keyvault-reloader (it patches ${recipe.archive.file} before the build), or set ${TESTBED_BIN_VAR} to a folder of prebuilt binaries`);
+  }
+  return { file, hash: createHash('sha256').update(content).digest('hex').slice(0, 12) };
+}
+
+/**
+ * The cache key of a program's binary: every archive that goes into it, and
+ * the hash of our patch of it, so that a new archive or a changed patch
+ * builds again.
+ */
+export function testbedKey(program: TestbedProgram): string {
+  const recipe = RECIPES[program];
+  return [recipe.archive, ...(recipe.fromArchives ?? []).map((d) => d.archive)].map(stem).join('+') + patchSuffix(patchOf(recipe));
+}
+
+/** The binary of a test component: prebuilt from KEYVAULT_RELOADER_TESTBED_BIN, else built once from its archive (and our patch). */
 export async function ensureTestbed(program: TestbedProgram, progress: Progress = () => {}): Promise<string> {
   const prebuilt = process.env[TESTBED_BIN_VAR];
   if (prebuilt && existsSync(path.join(prebuilt, program))) return path.join(prebuilt, program);
   const recipe = RECIPES[program];
-  // Keyed by every archive that goes into the binary: a new version of a dependency's archive builds again.
-  const key = [recipe.archive, ...(recipe.fromArchives ?? []).map((d) => d.archive)].map(stem).join('+');
-  const out = path.join(cacheDir(), 'bin', 'testbeds', key);
+  const out = path.join(cacheDir(), 'bin', 'testbeds', testbedKey(program));
   const file = path.join(out, program);
   if (existsSync(file)) return file;
 
-  const moduleDir = await testbedSourceOf(recipe.archive, progress);
+  const moduleDir = await testbedSourceOf(recipe.archive, progress, patchOf(recipe));
   for (const dep of recipe.fromArchives ?? []) {
     await run('go', ['mod', 'edit', `-replace=${dep.module}=${await testbedSourceOf(dep.archive, progress)}`], moduleDir);
   }
@@ -101,13 +136,15 @@ export async function ensureTestbed(program: TestbedProgram, progress: Progress 
   return file;
 }
 
-/** The unpacked source folder of a test component (its CRDs, charts and docs are there). */
+/** The unpacked source folder a test component is built from (its CRDs, charts and docs are there). */
 export async function testbedSource(program: TestbedProgram, progress: Progress = () => {}): Promise<string> {
-  return testbedSourceOf(RECIPES[program].archive, progress);
+  const recipe = RECIPES[program];
+  return testbedSourceOf(recipe.archive, progress, patchOf(recipe));
 }
 
-async function testbedSourceOf(archive: Archive, progress: Progress): Promise<string> {
-  const out = path.join(cacheDir(), 'testbeds', stem(archive));
+// A patched source is a copy of its own: the plain one stays as published for every other use.
+async function testbedSourceOf(archive: Archive, progress: Progress, patch?: Patch): Promise<string> {
+  const out = path.join(cacheDir(), 'testbeds', stem(archive) + patchSuffix(patch));
   const dir = path.join(out, archive.top);
   if (existsSync(dir)) return dir;
   const file = path.join(archivesDir(), archive.file);
@@ -120,8 +157,20 @@ async function testbedSourceOf(archive: Archive, progress: Progress): Promise<st
     if (!existsSync(path.join(scratch, archive.top))) {
       throw new Error(`${file} did not unpack to ${archive.top}/ (found ${readdirSync(scratch).join(', ') || 'nothing'}): is it the archive ${TESTBEDS_VAR} should hold?`);
     }
+    if (patch) await applyPatch(patch, archive, path.join(scratch, archive.top), progress);
   });
   return dir;
+}
+
+async function applyPatch(patch: Patch, archive: Archive, sourceDir: string, progress: Progress): Promise<void> {
+  progress(`applying ${path.relative(PACKAGE_ROOT, patch.file)} to ${archive.top}`);
+  try {
+    // No fuzz, all or nothing; the ceiling keeps git from taking a repository above the cache for this tree.
+    await run('git', ['apply', '--whitespace=nowarn', patch.file], sourceDir, { GIT_CEILING_DIRECTORIES: path.dirname(sourceDir) });
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'git is not installed' : (err as Error).message;
+    throw new Error(`cannot apply ${patch.file} to ${archive.file} (${reason}): the patch must be made against that archive's ${archive.top}/ (paths from its root, as \`diff -u a/… b/…\` writes them)`);
+  }
 }
 
 function archivesDir(): string {

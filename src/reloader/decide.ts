@@ -3,6 +3,8 @@
 // only record a new baseline, or do nothing? Pure and level-triggered, so a
 // missed, duplicated or replayed event changes nothing.
 
+import { formatDuration } from '../core/duration.ts';
+
 /** `secret/<name>` or `spc/<name>`, within the workload's namespace. */
 export type InputKey = string;
 
@@ -16,8 +18,17 @@ export interface Baseline {
 
 export interface RolloutState {
   paused: boolean;
-  /** A rollout is progressing (not complete, not failed past its deadline). */
+  /** Its controller is still replacing pods toward the template (what `kubectl rollout status` waits for). */
   inProgress: boolean;
+  /** The rollout failed by the workload's own measure: a Deployment past its progressDeadlineSeconds. */
+  failed?: boolean;
+  /**
+   * Why a template patch would replace no pod by itself (updateStrategy
+   * OnDelete, a partition at or above replicas): what the operator must do.
+   */
+  manual?: string;
+  /** A StatefulSet's rollingUpdate.partition between 1 and replicas−1: only pods of that ordinal and above roll. */
+  partition?: number;
   /** When this controller last restarted it (from the pod template), if ever. */
   lastRestartAt: number | undefined;
 }
@@ -42,6 +53,14 @@ export interface DecideInput {
   maxSettleMs?: number;
   /** A malformed opt-in or exclusion (annotations.ts): nothing is restarted or recorded until it is fixed. */
   held?: boolean;
+  /** When this controller first saw the current rollout in progress. */
+  rolloutSince?: number;
+  /**
+   * A rollout not finished this long after rolloutSince is stalled, not
+   * rolling: it is no longer waited for (default: waited for as long as it
+   * progresses). StatefulSets and DaemonSets have no deadline of their own.
+   */
+  rolloutTimeoutMs?: number;
 }
 
 export type WaitReason = 'settle' | 'rate-limited' | 'paused' | 'rollout-in-progress' | 'invalid-annotation';
@@ -50,7 +69,10 @@ export type Decision =
   | { action: 'none' }
   | { action: 'record'; baseline: Baseline; reason: 'adopt' | 'key-changed' | 'inputs-changed' }
   | { action: 'wait'; until: number | null; reason: WaitReason; changed: InputKey[] }
-  | { action: 'restart'; baseline: Baseline; changed: InputKey[] };
+  /** A restart would replace no pod (OnDelete, partition): record the change and tell the operator what to do. */
+  | { action: 'manual'; baseline: Baseline; changed: InputKey[]; why: string }
+  /** `stalled`: the previous rollout is not finished but no longer waited for, and why. */
+  | { action: 'restart'; baseline: Baseline; changed: InputKey[]; stalled?: string };
 
 export function decide(input: DecideInput): Decision {
   const { baseline, inputs, keyId } = input;
@@ -74,15 +96,34 @@ export function decide(input: DecideInput): Decision {
   if (changed.length === 0) {
     return sameInputs(next.inputs, baseline.inputs) ? { action: 'none' } : { action: 'record', baseline: next, reason: 'inputs-changed' };
   }
-  if (input.rollout.paused) return { action: 'wait', until: null, reason: 'paused', changed };
-  if (input.rollout.inProgress) return { action: 'wait', until: null, reason: 'rollout-in-progress', changed };
+  const { rollout } = input;
+  if (rollout.paused) return { action: 'wait', until: null, reason: 'paused', changed };
+  const stalled = stalledRollout(rollout, input.rolloutSince, input.now, input.rolloutTimeoutMs);
+  if (rollout.inProgress && stalled === undefined) {
+    const deadline = input.rolloutSince !== undefined && input.rolloutTimeoutMs !== undefined ? input.rolloutSince + input.rolloutTimeoutMs : null;
+    return { action: 'wait', until: deadline, reason: 'rollout-in-progress', changed };
+  }
   const settledAt = Math.min(input.lastChangeAt + input.settleMs, (input.firstChangeAt ?? input.lastChangeAt) + (input.maxSettleMs ?? Infinity));
   if (input.now < settledAt) return { action: 'wait', until: settledAt, reason: 'settle', changed };
-  const last = input.rollout.lastRestartAt;
+  if (rollout.manual !== undefined) return { action: 'manual', baseline: next, changed, why: rollout.manual };
+  const last = rollout.lastRestartAt;
   if (last !== undefined && input.now < last + input.minRestartIntervalMs) {
     return { action: 'wait', until: last + input.minRestartIntervalMs, reason: 'rate-limited', changed };
   }
-  return { action: 'restart', baseline: next, changed };
+  return stalled === undefined ? { action: 'restart', baseline: next, changed } : { action: 'restart', baseline: next, changed, stalled };
+}
+
+/**
+ * Why a rollout in progress no longer counts as rolling: it failed by its
+ * own deadline, or has run past ours. Undefined while it is rolling (or not
+ * rolling at all). A stalled workload is often broken precisely because its
+ * credential was revoked, so a new change restarts it rather than wait.
+ */
+export function stalledRollout(rollout: RolloutState, since: number | undefined, now: number, timeoutMs: number | undefined): string | undefined {
+  if (!rollout.inProgress) return undefined;
+  if (rollout.failed) return 'its rollout exceeded its progress deadline (ProgressDeadlineExceeded)';
+  if (since !== undefined && timeoutMs !== undefined && now >= since + timeoutMs) return `its rollout has not finished within ${formatDuration(timeoutMs)} (--rollout-timeout)`;
+  return undefined;
 }
 
 /**

@@ -98,25 +98,50 @@ export function projectWorkload(kind: WorkloadKind, w: AnyWorkload, opts: Annota
   };
 }
 
+/**
+ * The state of a workload's rollout, judged as `kubectl rollout status`
+ * judges it, plus what a restart patch would do: nothing by itself for an
+ * OnDelete strategy or a StatefulSet partition at or above its replicas.
+ */
 export function rolloutState(kind: WorkloadKind, w: AnyWorkload): RolloutState {
   const restartedAt = Date.parse(w.spec?.template?.metadata?.annotations?.[ANNOTATIONS.restartedAt] ?? '');
   const lastRestartAt = Number.isFinite(restartedAt) ? restartedAt : undefined;
   const behind = (w.status?.observedGeneration ?? 0) < (w.metadata?.generation ?? 0);
+  const ns = w.metadata?.namespace ?? '';
+  const name = w.metadata?.name ?? '';
   if (kind === 'Deployment') {
     const d = w as V1Deployment;
     const s = d.status ?? {};
     const want = d.spec?.replicas ?? 1;
     const failed = s.conditions?.some((c) => c.type === 'Progressing' && c.reason === 'ProgressDeadlineExceeded') ?? false;
     const progressing = behind || (s.updatedReplicas ?? 0) < want || (s.replicas ?? 0) > (s.updatedReplicas ?? 0) || (s.availableReplicas ?? 0) < (s.updatedReplicas ?? 0);
-    return { paused: d.spec?.paused === true, inProgress: progressing && !failed, lastRestartAt };
+    return { paused: d.spec?.paused === true, inProgress: progressing, failed, lastRestartAt };
   }
   if (kind === 'StatefulSet') {
-    const s = (w as V1StatefulSet).status;
-    const want = (w as V1StatefulSet).spec?.replicas ?? 1;
-    const progressing = behind || (s?.updateRevision !== undefined && s.updateRevision !== s.currentRevision) || (s?.readyReplicas ?? 0) < want;
-    return { paused: false, inProgress: progressing, lastRestartAt };
+    const sts = w as V1StatefulSet;
+    const s = sts.status;
+    const want = sts.spec?.replicas ?? 1;
+    if (sts.spec?.updateStrategy?.type === 'OnDelete') {
+      return { paused: false, inProgress: false, lastRestartAt, manual: `the StatefulSet's updateStrategy is OnDelete, so a restart would replace no pod: delete its pods one at a time (kubectl delete pod -n ${ns} ${name}-<ordinal>) to give them the new value, or set updateStrategy to RollingUpdate` };
+    }
+    const partition = sts.spec?.updateStrategy?.rollingUpdate?.partition ?? 0;
+    let progressing = behind || (s?.readyReplicas ?? 0) < want;
+    // A partitioned rollout is complete once the ordinals at or above the partition run the update revision.
+    if (partition > 0) progressing ||= (s?.updatedReplicas ?? 0) < want - partition;
+    else progressing ||= s?.updateRevision !== undefined && s.updateRevision !== s.currentRevision;
+    const state: RolloutState = { paused: false, inProgress: progressing, lastRestartAt };
+    if (partition >= want && want > 0) {
+      state.manual = `the StatefulSet's rollingUpdate.partition (${partition}) is not below its replicas (${want}), so a restart would replace no pod: lower the partition (kubectl patch statefulset -n ${ns} ${name} -p '{"spec":{"updateStrategy":{"rollingUpdate":{"partition":0}}}}') to roll them`;
+    } else if (partition > 0) {
+      state.partition = partition;
+    }
+    return state;
   }
-  const s = (w as V1DaemonSet).status;
+  const ds = w as V1DaemonSet;
+  if (ds.spec?.updateStrategy?.type === 'OnDelete') {
+    return { paused: false, inProgress: false, lastRestartAt, manual: `the DaemonSet's updateStrategy is OnDelete, so a restart would replace no pod: delete its pods node by node (kubectl delete pod -n ${ns} <pod>) to give them the new value, or set updateStrategy to RollingUpdate` };
+  }
+  const s = ds.status;
   const desired = s?.desiredNumberScheduled ?? 0;
   const progressing = behind || (s?.updatedNumberScheduled ?? 0) < desired || (s?.numberAvailable ?? 0) < desired;
   return { paused: false, inProgress: progressing, lastRestartAt };

@@ -10,7 +10,7 @@ export const METRICS_PREFIX = 'keyvault_reloader_';
 /** prom-client's process and Node.js metrics carry these prefixes; they are documented by reference, not one by one. */
 export const DEFAULT_METRICS_PREFIXES = [`${METRICS_PREFIX}process_`, `${METRICS_PREFIX}nodejs_`] as const;
 
-export type RestartResult = 'restarted' | 'failed' | 'dry_run';
+export type RestartResult = 'restarted' | 'failed' | 'dry_run' | 'manual_required';
 export type DeferReason = 'settle' | 'rate_limited' | 'paused' | 'rollout_in_progress' | 'cap' | 'invalid_annotation' | 'conflict';
 
 export interface MetricDoc {
@@ -25,7 +25,7 @@ export const METRICS_DOC: readonly MetricDoc[] = [
     name: 'keyvault_reloader_restarts_total',
     type: 'counter',
     labels: ['kind', 'result'],
-    help: 'Workload restarts by workload kind and result (restarted, failed, dry_run).',
+    help: 'Workload restarts by workload kind and result (restarted; failed: a refused patch attempt; dry_run; manual_required: a restart would replace no pod, OnDelete or partition, so a ManualRestartRequired Warning was given instead).',
   },
   {
     name: 'keyvault_reloader_reaction_seconds',
@@ -34,6 +34,12 @@ export const METRICS_DOC: readonly MetricDoc[] = [
     help: 'Time from the Secret event to the restart patch being sent.',
   },
   { name: 'keyvault_reloader_queue_depth', type: 'gauge', labels: [], help: 'Workloads waiting in the restart queue.' },
+  {
+    name: 'keyvault_reloader_rollouts',
+    type: 'gauge',
+    labels: ['state'],
+    help: 'Rollouts this controller started that have not finished, by state (rolling: counted against --max-in-flight; stalled: past the Deployment progress deadline or --rollout-timeout, no longer counted).',
+  },
   {
     name: 'keyvault_reloader_deferred_total',
     type: 'counter',
@@ -108,6 +114,7 @@ export interface Metrics {
   readonly restarts: Counter<'kind' | 'result'>;
   readonly reactionSeconds: Histogram;
   readonly queueDepth: Gauge;
+  readonly rollouts: Gauge<'state'>;
   readonly deferred: Counter<'reason'>;
   readonly events: Counter<'type' | 'reason'>;
   readonly watchRestarts: Counter<'informer'>;
@@ -150,6 +157,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     restarts: new Counter({ ...doc('keyvault_reloader_restarts_total'), labelNames: ['kind', 'result'] as const }),
     reactionSeconds: new Histogram({ ...doc('keyvault_reloader_reaction_seconds'), buckets: REACTION_BUCKETS }),
     queueDepth: new Gauge({ ...doc('keyvault_reloader_queue_depth') }),
+    rollouts: new Gauge({ ...doc('keyvault_reloader_rollouts'), labelNames: ['state'] as const }),
     deferred: new Counter({ ...doc('keyvault_reloader_deferred_total'), labelNames: ['reason'] as const }),
     events: new Counter({ ...doc('keyvault_reloader_events_total'), labelNames: ['type', 'reason'] as const }),
     watchRestarts: new Counter({ ...doc('keyvault_reloader_watch_restarts_total'), labelNames: ['informer'] as const, collect: fromInformers('watchRestarts') }),
@@ -167,6 +175,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   };
   metrics.leader.set(0);
   metrics.queueDepth.set(0);
+  for (const state of ['rolling', 'stalled']) metrics.rollouts.set({ state }, 0);
   // prom-client samples event-loop delay every 10 ms by default: a timer that alone
   // costs an idle controller 0.4 CPU-seconds a minute. Once a second still catches
   // a loop blocked for long, which is what the lag metrics are for.

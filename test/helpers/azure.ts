@@ -7,6 +7,7 @@
 // through the egress proxy, with nothing test-only passed to it.
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
+import { after } from 'node:test';
 import { connectAzure, startAzure, type AzureHandle, type LocalAzure } from '../../src/localenv/azure.ts';
 import { stopAfterFile, testEnv, type TestEnv } from './env.ts';
 
@@ -15,18 +16,33 @@ let shared: Promise<AzureHandle> | undefined;
 export function testAzure(): Promise<AzureHandle> {
   shared ??= (async () => {
     const env = await testEnv();
-    const azure = env.azure ? connectAzure(env.azure) : await privateAzure(env);
+    let azure: AzureHandle;
+    if (env.azure) {
+      azure = connectAzure(env.azure);
+    } else {
+      const owned = await startPrivateAzure(env);
+      stopAfterFile(() => owned.stop());
+      azure = owned;
+    }
     useAzureRoutes(azure);
     return azure;
   })();
   return shared;
 }
 
-/** A local Azure of this test file's own, trusting `env`'s control plane, stopped after the file. */
+/**
+ * A local Azure of the calling test's (or suite's) own, trusting `env`'s
+ * control plane, stopped when it ends. Its routes are not applied to this
+ * process (the shared one's are): hand proxyEnv() to the processes it serves.
+ */
 export async function privateAzure(env: TestEnv): Promise<LocalAzure> {
-  const azure = await startAzure({ cluster: { issuer: env.issuer, caFile: env.caFile, server: env.server }, progress: (m) => process.stderr.write(`${m}\n`) });
-  stopAfterFile(() => azure.stop());
+  const azure = await startPrivateAzure(env);
+  after(() => azure.stop());
   return azure;
+}
+
+function startPrivateAzure(env: TestEnv): Promise<LocalAzure> {
+  return startAzure({ cluster: { issuer: env.issuer, caFile: env.caFile, server: env.server }, progress: (m) => process.stderr.write(`${m}\n`) });
 }
 
 /**

@@ -32,18 +32,20 @@ export interface TestEnv extends EnvState {
 
 let shared: Promise<TestEnv> | undefined;
 
-// What this process started, stopped after the file's last test. The hook is
-// made as this module loads, at the file's top level, so that it belongs to
-// the file: made from inside a test or a hook, node:test runs an after hook
-// as soon as that test or hook ends.
-const owned: Array<() => Promise<void>> = [];
+// The environments every test of the file shares (testEnv, testAzure, when
+// the file runs alone), stopped after its last test. The hook is made as
+// this module loads, at the file's top level, so that it belongs to the
+// file: made from inside a test or a hook, node:test runs an after hook as
+// soon as that test or hook ends, and the file would lose its shared control
+// plane after the test that happened to start it.
+const sharedByFile: Array<() => Promise<void>> = [];
 after(async () => {
-  for (const stop of owned.splice(0).reverse()) await stop();
+  for (const stop of sharedByFile.splice(0).reverse()) await stop();
 });
 
-/** Stops `stop`'s environment after the file's last test. */
+/** Stops an environment the whole file shares after the file's last test. */
 export function stopAfterFile(stop: () => Promise<void>): void {
-  owned.push(stop);
+  sharedByFile.push(stop);
 }
 
 export function testEnv(): Promise<TestEnv> {
@@ -53,15 +55,22 @@ export function testEnv(): Promise<TestEnv> {
       const state = JSON.parse(readFileSync(file, 'utf8')) as EnvState;
       return { ...state, client: createKubeClient(loadKubeConfig(state.kubeconfig)) };
     }
-    return privateEnv();
+    const env = await startPrivateEnv();
+    stopAfterFile(() => env.cluster.stop());
+    return env;
   })();
   return shared;
 }
 
-/** A control plane of this test file's own, stopped after the file. */
+/** A control plane of the calling test's (or suite's) own, stopped when it ends. */
 export async function privateEnv(opts: { crds?: boolean } = {}): Promise<TestEnv> {
+  const env = await startPrivateEnv(opts);
+  after(() => env.cluster.stop());
+  return env;
+}
+
+async function startPrivateEnv(opts: { crds?: boolean } = {}): Promise<TestEnv & { cluster: LocalCluster }> {
   const cluster = await startCluster({ progress: (m) => process.stderr.write(`${m}\n`), crds: opts.crds });
-  stopAfterFile(() => cluster.stop());
   return {
     kubeconfig: cluster.kubeconfig,
     server: cluster.server,

@@ -12,7 +12,7 @@ import type { TestEnv } from './env.ts';
 export interface RunningReloader {
   controller: ReloaderController;
   client: KubeClient;
-  counts: { restarted: number; failed: number; deferred: Record<string, number> };
+  counts: { restarted: number; failed: number; manual: number; deferred: Record<string, number>; rollouts: { rolling: number; stalled: number } };
   stop(): Promise<void>;
 }
 
@@ -21,7 +21,7 @@ export async function startReloader(env: TestEnv, opts: { namespace: string; key
   const log = createLogger({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
   const keyNamespace = opts.keyNamespace ?? opts.namespace;
   const keyring = await loadOrCreateKey(client, keyNamespace, 'keyvault-reloader-digest-key', log);
-  const counts = { restarted: 0, failed: 0, deferred: {} as Record<string, number> };
+  const counts = { restarted: 0, failed: 0, manual: 0, deferred: {} as Record<string, number>, rollouts: { rolling: 0, stalled: 0 } };
   const events = createEventRecorder({ client, log, instance: 'test' });
   const ownScope = opts.scope ? undefined : new NamespaceScope({ client, log, namespaces: [opts.namespace], excludeNamespaces: [] });
   const scope = opts.scope ?? ownScope!;
@@ -36,10 +36,12 @@ export async function startReloader(env: TestEnv, opts: { namespace: string; key
       restart: (_k, result) => {
         if (result === 'restarted') counts.restarted++;
         if (result === 'failed') counts.failed++;
+        if (result === 'manual_required') counts.manual++;
       },
       reaction: () => {},
       deferred: (reason) => (counts.deferred[reason] = (counts.deferred[reason] ?? 0) + 1),
       queueDepth: () => {},
+      rollouts: (state, n) => (counts.rollouts[state] = n),
     },
     annotations: { stakater: false },
     scope,

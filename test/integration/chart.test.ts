@@ -101,7 +101,7 @@ describe('helm chart', () => {
     }));
   });
 
-  it('the chart CRDs install on the API server as the driver defines them: SecretProviderClass and SecretProviderClassPodStatus, namespaced, v1, no status subresource', async () => {
+  it('the chart CRDs install on the API server as the driver defines them: SecretProviderClass and SecretProviderClassPodStatus, namespaced, v1 stored and v1alpha1 still served, no status subresource', async () => {
     const env = await testEnv();
     const crds = (await renderChart({ namespace: 'default', values: { 'crds.install': true } })).filter(isCrd);
     assert.deepEqual(crds.map((c) => c.metadata.name).sort(), ['secretproviderclasses.secrets-store.csi.x-k8s.io', 'secretproviderclasspodstatuses.secrets-store.csi.x-k8s.io']);
@@ -113,8 +113,8 @@ describe('helm chart', () => {
       });
       assert.equal(live.spec.group, 'secrets-store.csi.x-k8s.io');
       assert.equal(live.spec.scope, 'Namespaced');
-      assert.deepEqual(live.spec.versions.map((v: any) => v.name), ['v1']);
-      assert.equal(live.spec.versions[0].subresources, undefined, `${c.metadata.name}: status is written with a plain update`);
+      assert.deepEqual(live.spec.versions.map((v: any) => [v.name, v.served, v.storage]), [['v1', true, true], ['v1alpha1', true, false]]);
+      for (const v of live.spec.versions) assert.equal(v.subresources, undefined, `${c.metadata.name} ${v.name}: status is written with a plain update`);
       assert.equal(live.metadata.annotations['helm.sh/resource-policy'], 'keep');
     }
 

@@ -2,7 +2,8 @@
 // both Deployments must roll out once with the new content, and it must clean up.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { tmpdir } from 'node:os';
 import { describe, it } from 'node:test';
 
@@ -20,7 +21,15 @@ describe('demo', () => {
     assert.match(output, /mount-app: rolled out in [\d.]+s; every current pod mounts version [0-9a-f]{8}…/);
     assert.match(output, /restarts performed by the controller: 2 /);
     assert.match(output, /✔ demo complete/);
-    const after = readdirSync(tmpdir()).filter((d) => d.startsWith('kvr-env-') && !before.has(d));
+    // Other runs on a shared machine make folders of their own meanwhile: only the demo's count.
+    const ownedByDemo = (d: string) => {
+      try {
+        return Number(readFileSync(path.join(tmpdir(), d, 'owner'), 'utf8')) === child.pid;
+      } catch {
+        return false;
+      }
+    };
+    const after = readdirSync(tmpdir()).filter((d) => d.startsWith('kvr-env-') && !before.has(d) && ownedByDemo(d));
     assert.deepEqual(after, [], 'the demo removed its local environment');
   });
 });

@@ -3,10 +3,14 @@
 // public-cloud names with the challenge-resource check on; a service
 // account's TokenRequest token exchanged at the Entra emulator, which checks
 // the federation against the API server's own discovery document and JWKS;
-// requests counted outside the client; the admin's writes, faults and outages.
+// requests counted outside the client; the admin's writes, faults and outages;
+// certificates kept as Key Vault keeps them (the patched emulator).
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import type { LookupFunction } from 'node:net';
 import { before, describe, it } from 'node:test';
 import { ClientAssertionCredential } from '@azure/identity';
 import { KeyClient } from '@azure/keyvault-keys';
@@ -16,7 +20,7 @@ import { AUTHORITY_HOST, LOGIN_HOST, type AzureHandle } from '../../src/localenv
 import { TOKEN_EXCHANGE_AUDIENCE } from '../../src/sync/identity.ts';
 import { createNamespace, testEnv, type TestEnv } from '../helpers/env.ts';
 import { testAzure } from '../helpers/azure.ts';
-import { pki } from '../unit/helpers/pki.ts';
+import { pemBundle, pki, readPkcs12 } from '../unit/helpers/pki.ts';
 
 const vaultName = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
 // The product turns the SDK's retries off; so do these clients, so that every attempt is visible.
@@ -101,6 +105,34 @@ describe('local Azure: Entra ID and Key Vault emulators under their public names
     assert.ok(audit.filter((e) => e.clientId === clientId && !e.ok).length >= cases.length, 'Entra\'s own audit records each refusal');
   });
 
+  it('a private hosts file reaches the same fronts on port 443 (the route of the Azure provider)', async () => {
+    const vault = vaultName('hosts');
+    const hosts = new Map(azure.hostsFile([vault]).trim().split('\n').map((line) => line.split(' ').reverse() as [string, string]));
+    assert.deepEqual([...hosts.keys()], [LOGIN_HOST, `${vault}.vault.azure.net`]);
+    assert.equal(hosts.get(LOGIN_HOST), azure.hostsEntries[LOGIN_HOST]);
+    assert.equal(hosts.get(`${vault}.vault.azure.net`), azure.hostsEntries['*.vault.azure.net']);
+    // Name resolution from that hosts file only, as in the provider's own mount namespace.
+    const lookup: LookupFunction = (hostname, options, cb) => {
+      const address = hosts.get(hostname);
+      const done = cb as (err: Error | null, address: string | Array<{ address: string; family: number }>, family?: number) => void;
+      if (address === undefined) done(new Error(`${hostname} is not in the hosts file`), '');
+      else if (options.all) done(null, [{ address, family: 4 }]);
+      else done(null, address, 4);
+    };
+    const get = (name: string, pathname: string) =>
+      new Promise<{ status: number; headers: http.IncomingHttpHeaders }>((resolve, reject) => {
+        const req = https.get({ host: name, port: 443, path: pathname, ca: readFileSync(azure.caFile), lookup }, (res) => {
+          res.resume();
+          resolve({ status: res.statusCode ?? 0, headers: res.headers });
+        });
+        req.on('error', reject);
+      });
+    const challenge = await get(`${vault}.vault.azure.net`, '/secrets/x?api-version=7.5');
+    assert.equal(challenge.status, 401);
+    assert.match(String(challenge.headers['www-authenticate']), new RegExp(`authorization="https://login.microsoftonline.com/${azure.tenantId}", resource="https://vault.azure.net"`));
+    assert.equal((await get(LOGIN_HOST, `/${azure.tenantId}/v2.0/.well-known/openid-configuration`)).status, 200);
+  });
+
   it('the egress proxy refuses a name it does not serve with 403, saying what it serves', async () => {
     const since = Date.now();
     const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
@@ -143,10 +175,8 @@ describe('local Azure: Entra ID and Key Vault emulators under their public names
     await secrets.updateSecretProperties('rotated', v2.properties.version!, { enabled: false });
     await keys.createRsaKey('rsa-key', { keySize: 2048 });
     await keys.createEcKey('ec-key', { curve: 'P-256' });
-    // The emulator's PKCS#12 reader takes a key and one certificate (a PFX with its chain is refused).
-    await certificates.importCertificate('pfx-cert', pfx.leafOnly, { policy: { contentType: 'application/x-pkcs12' } });
-    const pemChain = Buffer.from(pemOf(ec.leaf.keyDer, 'PRIVATE KEY') + ec.leaf.certPem + ec.intermediate.certPem + ec.root.certPem);
-    await certificates.importCertificate('pem-cert', pemChain, { policy: { contentType: 'application/x-pem-file' } });
+    await certificates.importCertificate('pfx-cert', pfx.rsaLegacy, { policy: { contentType: 'application/x-pkcs12' } });
+    await azure.admin.importCertificate(vault, 'pem-cert', { pem: pemBundle(ec.leaf.keyDer, [ec.leaf, ec.intermediate, ec.root]) });
 
     // Read back as a workload would: through the proxy, with a federated identity.
     const ns = await createNamespace(env.client, 'azure-objects');
@@ -178,6 +208,137 @@ describe('local Azure: Entra ID and Key Vault emulators under their public names
     assert.equal(mine.filter((r) => r.path === '/secrets/rotated/' && r.status === 200).length, 1, 'one read of the latest "rotated"');
   });
 
+  // A vault as a workload sees it: a federated identity, through the egress proxy.
+  async function asWorkload(vault: string, prefix: string): Promise<{ secrets: SecretClient; certificates: CertificateClient }> {
+    const ns = await createNamespace(env.client, prefix);
+    const clientId = await azure.admin.workloadIdentity(ns, 'kv-reader');
+    const credential = workloadCredential(azure, clientId, () => serviceAccountToken(env, ns, 'kv-reader'));
+    return { secrets: new SecretClient(azure.vaultUrl(vault), credential, noRetry), certificates: new CertificateClient(azure.vaultUrl(vault), credential, noRetry) };
+  }
+
+  it('a PFX with its full chain imports; its secret is that PFX, managed, with the certificate\'s kid, holding the same key and chain; the certificate is the leaf', async () => {
+    const vault = vaultName('pfx');
+    const { rsa, pfx } = pki();
+    const imported = await azure.admin.importCertificate(vault, 'tls', { pfx: pfx.rsaLegacy });
+    const { secrets, certificates } = await asWorkload(vault, 'azure-pfx');
+
+    const secret = await secrets.getSecret('tls');
+    assert.equal(secret.properties.contentType, 'application/x-pkcs12');
+    assert.equal(secret.properties.managed, true);
+    assert.equal(secret.properties.certificateKeyId, imported.keyId);
+    assert.equal(secret.properties.certificateKeyId, `https://${vault}.vault.azure.net/keys/tls/${imported.properties.version}`);
+    assert.equal(secret.properties.version, imported.properties.version, 'the secret has the certificate\'s version');
+    assert.equal(secret.value, pfx.rsaLegacy.toString('base64'), 'the PFX byte for byte');
+    const held = readPkcs12(Buffer.from(secret.value!, 'base64'));
+    assert.deepEqual(held.keys, [rsa.leaf.keyDer]);
+    assert.deepEqual(held.certs, [rsa.leaf.certDer, rsa.root.certDer, rsa.intermediate.certDer]);
+
+    const cert = await certificates.getCertificate('tls');
+    assert.deepEqual(Buffer.from(cert.cer!), rsa.leaf.certDer);
+    assert.equal(cert.properties.x509ThumbprintString, createHash('sha1').update(rsa.leaf.certDer).digest('hex'));
+    assert.equal((await certificates.getCertificatePolicy('tls')).contentType, 'application/x-pkcs12');
+
+    // The leaf is the key's certificate wherever the PFX puts it, and the bags stay in their order.
+    await azure.admin.importCertificate(vault, 'unordered', { pfx: pfx.rsaUnordered });
+    assert.deepEqual(Buffer.from((await certificates.getCertificate('unordered')).cer!), rsa.leaf.certDer);
+    const unordered = await secrets.getSecret('unordered');
+    assert.equal(unordered.value, pfx.rsaUnordered.toString('base64'));
+    assert.deepEqual(readPkcs12(Buffer.from(unordered.value!, 'base64')).certs, [rsa.root.certDer, rsa.leaf.certDer, rsa.intermediate.certDer]);
+
+    // Key Vault keeps no password: the secret holds the same key and chain without one.
+    await azure.admin.importCertificate(vault, 'with-password', { pfx: pfx.withPassword, password: 'hunter2' });
+    const reencoded = Buffer.from((await secrets.getSecret('with-password')).value!, 'base64');
+    assert.notDeepEqual(reencoded, pfx.withPassword);
+    assert.deepEqual(readPkcs12(reencoded), readPkcs12(pfx.withPassword, 'hunter2'));
+  });
+
+  it('a PEM import keeps its whole chain as given, an EC key without its public key included; its secret is that PEM text, managed, with the kid', async () => {
+    const vault = vaultName('pem');
+    const { rsa, ec } = pki();
+    const full = pemBundle(rsa.leaf.keyDer, [rsa.leaf, rsa.intermediate, rsa.root]);
+    const unordered = pemBundle(ec.leafKeyWithoutPublicDer, [ec.intermediate, ec.leaf, ec.root]);
+    const fullCert = await azure.admin.importCertificate(vault, 'rsa-pem', { pem: full });
+    const ecCert = await azure.admin.importCertificate(vault, 'ec-pem', { pem: unordered });
+    const { secrets, certificates } = await asWorkload(vault, 'azure-pem');
+
+    for (const [name, pem, imported, leaf] of [['rsa-pem', full, fullCert, rsa.leaf], ['ec-pem', unordered, ecCert, ec.leaf]] as const) {
+      const secret = await secrets.getSecret(name);
+      assert.equal(secret.value, pem, `${name}: the PEM text as imported`);
+      assert.equal(secret.properties.contentType, 'application/x-pem-file');
+      assert.equal(secret.properties.managed, true);
+      assert.equal(secret.properties.certificateKeyId, imported.keyId);
+      assert.deepEqual(Buffer.from((await certificates.getCertificate(name)).cer!), leaf.certDer, `${name}: the certificate is the key's`);
+      assert.equal((await certificates.getCertificatePolicy(name)).contentType, 'application/x-pem-file');
+    }
+  });
+
+  it('each import is a new version of the certificate and of its secret alike; every listed secret version is managed', async () => {
+    const vault = vaultName('versions');
+    const { pfx } = pki();
+    const first = await azure.admin.importCertificate(vault, 'rotated', { pfx: pfx.rsaLegacy });
+    const second = await azure.admin.importCertificate(vault, 'rotated', { pfx: pfx.rsaPartial });
+    const { secrets, certificates } = await asWorkload(vault, 'azure-versions');
+
+    const secretVersions = [];
+    for await (const p of secrets.listPropertiesOfSecretVersions('rotated')) secretVersions.push([p.version, p.managed]);
+    const certVersions = [];
+    for await (const p of certificates.listPropertiesOfCertificateVersions('rotated')) certVersions.push(p.version);
+    assert.deepEqual(new Set(certVersions), new Set([first.properties.version, second.properties.version]));
+    assert.deepEqual(new Map(secretVersions as Array<[string, boolean]>), new Map(certVersions.map((v) => [v!, true])));
+    assert.equal((await secrets.getSecret('rotated')).value, pfx.rsaPartial.toString('base64'), 'the latest secret is the latest import');
+    assert.equal((await secrets.getSecret('rotated', { version: first.properties.version! })).value, pfx.rsaLegacy.toString('base64'));
+    let listed;
+    for await (const p of secrets.listPropertiesOfSecrets()) if (p.name === 'rotated') listed = p;
+    assert.equal(listed?.managed, true);
+  });
+
+  it('an import Key Vault refuses is refused with what to fix, and stores nothing: no private key, a PKCS#1 PEM key, a PFX given as PEM', async () => {
+    const vault = vaultName('refused');
+    const { rsa, pfx } = pki();
+    const pkcs1 = createPrivateKey({ key: rsa.leaf.keyDer, format: 'der', type: 'pkcs8' }).export({ type: 'pkcs1', format: 'pem' }) as string;
+    const cases: Array<[string, Parameters<AzureHandle['admin']['importCertificate']>[2], RegExp]> = [
+      ['no-key', { pfx: pfx.caOnly }, /the PFX cannot be read \(pkcs12: private key missing\): it must hold one private key and its certificate/],
+      ['pkcs1', { pem: pkcs1 + rsa.leaf.certPem }, /the PEM's key is a RSA PRIVATE KEY block, but Key Vault accepts only an unencrypted PKCS#8 key \(PRIVATE KEY\): convert it with `openssl pkcs8 -topk8 -nocrypt`/],
+      ['pfx-as-pem', { pfx: pfx.rsaLegacy, contentType: 'application/x-pem-file' }, /the policy's secret_props.contentType is application\/x-pem-file but the value is not PEM text/],
+    ];
+    for (const [name, certificate, expected] of cases) {
+      assert.match(await refusal(azure.admin.importCertificate(vault, name, certificate)), expected, name);
+      await assert.rejects(azure.admin.vault(vault).certificates.getCertificate(name), /not found/i, `${name}: nothing stored`);
+      await assert.rejects(azure.admin.vault(vault).secrets.getSecret(name), /not found/i, `${name}: no secret`);
+    }
+  });
+
+  it('a certificate the vault issues itself is backed the same way: a PFX by default, PEM (key, then certificate) when its policy says so', async () => {
+    const vault = vaultName('issued');
+    const { certificates } = azure.admin.vault(vault);
+    for (const contentType of ['application/x-pkcs12', 'application/x-pem-file'] as const) {
+      const name = contentType === 'application/x-pkcs12' ? 'self-pfx' : 'self-pem';
+      const poller = await certificates.beginCreateCertificate(name, { issuerName: 'Self', subject: `CN=${name}.example.com`, contentType }, { intervalInMs: 50 });
+      await poller.pollUntilDone();
+    }
+    const { secrets, certificates: reader } = await asWorkload(vault, 'azure-issued');
+    for (const name of ['self-pfx', 'self-pem']) {
+      const cer = Buffer.from((await reader.getCertificate(name)).cer!);
+      const secret = await secrets.getSecret(name);
+      assert.equal(secret.properties.managed, true);
+      let keyDer: Buffer;
+      if (name === 'self-pfx') {
+        assert.equal(secret.properties.contentType, 'application/x-pkcs12');
+        const held = readPkcs12(Buffer.from(secret.value!, 'base64'));
+        assert.deepEqual(held.certs, [cer]);
+        keyDer = held.keys[0]!;
+      } else {
+        assert.equal(secret.properties.contentType, 'application/x-pem-file');
+        const blocks = [...secret.value!.matchAll(/-----BEGIN ([A-Z ]+)-----\n([^-]+)-----END \1-----\n/g)];
+        assert.deepEqual(blocks.map((b) => b[1]), ['PRIVATE KEY', 'CERTIFICATE']);
+        assert.deepEqual(Buffer.from(blocks[1]![2]!, 'base64'), cer);
+        keyDer = Buffer.from(blocks[0]![2]!, 'base64');
+      }
+      const spki = (k: { export(o: { type: 'spki'; format: 'der' }): Buffer }) => k.export({ type: 'spki', format: 'der' });
+      assert.deepEqual(spki(createPublicKey(createPrivateKey({ key: keyDer, format: 'der', type: 'pkcs8' }))), spki(new X509Certificate(cer).publicKey), `${name}: the key is the certificate's`);
+    }
+  });
+
   it('faults: 429 with Retry-After and 500 from the vault, refused tokens and slow tokens from Entra', async () => {
     const ns = await createNamespace(env.client, 'azure-faults');
     const clientId = await azure.admin.workloadIdentity(ns, 'kv-reader');
@@ -194,6 +355,9 @@ describe('local Azure: Entra ID and Key Vault emulators under their public names
     await azure.faults.failVault(1);
     assert.match(await refusal(reader.getSecret('s')), /Injected fault/);
     assert.equal((await reader.getSecret('s')).value, 'v', 'served again once the faults are used up');
+    await azure.faults.throttleVault(100);
+    await azure.faults.clearVault();
+    assert.equal((await reader.getSecret('s')).value, 'v', 'served again once the faults are cleared');
 
     await azure.faults.failEntraTokens({ error: 'temporarily_unavailable', description: 'AADSTS50000: injected outage' });
     try {
@@ -288,7 +452,3 @@ describe('local Azure: Entra ID and Key Vault emulators under their public names
   });
 });
 
-function pemOf(der: Uint8Array, type: string): string {
-  const body = Buffer.from(der).toString('base64').match(/.{1,64}/g) ?? [];
-  return `-----BEGIN ${type}-----\n${body.join('\n')}\n-----END ${type}-----\n`;
-}

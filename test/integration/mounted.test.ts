@@ -1,227 +1,291 @@
-// Mounted-secret rotation on the real control plane. The tests write
-// SecretProviderClassPodStatus objects exactly as the CSI driver names,
-// labels and owns them (facts.md), and count ReplicaSets, not patches.
+// Mounted-secret rotation beside the real add-on: a new version written into
+// the Key Vault emulator reaches the pods through the real CSI driver and
+// Azure provider (workload identity as on AKS, the kubelet stand-in
+// republishing), the driver records it in each pod's
+// SecretProviderClassPodStatus and the synced Secret, and the reloader rolls
+// each workload once. Restarts are counted as ReplicaSets and
+// ControllerRevisions, not as patches.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
+import type { V1Pod } from '@kubernetes/client-node';
 import type { KubeClient } from '../../src/kube/client.ts';
-import { recordMount } from '../../src/localenv/csi-driver.ts';
+import type { AddonHandle } from '../../src/localenv/addon.ts';
 import { ANNOTATIONS } from '../../src/reloader/annotations.ts';
 import { parseBaseline } from '../../src/reloader/decide.ts';
-import { createNamespace, eventually, testEnv } from '../helpers/env.ts';
-import { startReloader } from '../helpers/reloader.ts';
-import { controllerRevisionsOf, createDeployment, createWorkload, daemonSet, deployment, getDeployment, getWorkload, podsWithApp, putSecret, replicaSetsOf, statefulSet, waitDaemonSetRolledOut, waitRolledOut, waitStatefulSetRolledOut } from '../helpers/workloads.ts';
+import { deleteAfter, mountingPod, testAddon, vaultName, workloadIdentityClass } from '../helpers/addon.ts';
+import { createNamespace, eventually } from '../helpers/env.ts';
+import { startReloader, type RunningReloader } from '../helpers/reloader.ts';
+import {
+  controllerRevisionsOf,
+  createWorkload,
+  daemonSet,
+  deployment,
+  getWorkload,
+  podsWithApp,
+  replicaSetsOf,
+  statefulSet,
+  waitDaemonSetRolledOut,
+  waitRolledOut,
+  waitStatefulSetRolledOut,
+} from '../helpers/workloads.ts';
 
-function csiPod(className: string, extra: object = {}) {
-  return {
-    containers: [{ name: 'app', image: 'x', volumeMounts: [{ name: 'kv', mountPath: '/mnt/secrets', readOnly: true }] }],
-    volumes: [{ name: 'kv', csi: { driver: 'secrets-store.csi.k8s.io', readOnly: true, volumeAttributes: { secretProviderClass: className } } }],
-    ...extra,
-  };
+const VAULT = vaultName('mounted');
+// A short rotation interval and kubelet resync (1.5–2.25 s), so that a
+// rotation shows within seconds; the driver fetches again on a republish only
+// once the interval has passed since its last write.
+const setup = () => testAddon({ republishPeriodMs: 1500, rotationPollInterval: '3s', vaults: [VAULT] });
+
+type Kind = 'Deployment' | 'StatefulSet' | 'DaemonSet';
+
+async function statusOf(client: KubeClient, ns: string, pod: string, className: string): Promise<any | undefined> {
+  try {
+    return await client.request('GET', `/apis/secrets-store.csi.x-k8s.io/v1/namespaces/${ns}/secretproviderclasspodstatuses/${pod}-${ns}-${className}`);
+  } catch {
+    return undefined;
+  }
 }
 
-async function podsOfNewest(client: KubeClient, ns: string, name: string) {
-  const sets = await replicaSetsOf(client, ns, name);
-  const newest = sets[sets.length - 1]!;
-  const pods = await client.request('GET', `/api/v1/namespaces/${ns}/pods`);
-  return pods.items.filter((p: any) => p.metadata.ownerReferences?.some((o: any) => o.name === newest.metadata!.name) && !p.metadata.deletionTimestamp);
+/** Every pod reports `version` for every object of the class (what the driver wrote after mounting it). */
+async function allReport(client: KubeClient, ns: string, pods: V1Pod[], className: string, version: string): Promise<boolean> {
+  if (pods.length === 0) return false;
+  for (const p of pods) {
+    const s = await statusOf(client, ns, p.metadata!.name!, className);
+    if (!s || s.metadata.ownerReferences?.[0]?.uid !== p.metadata!.uid || !s.status.objects.every((o: any) => o.version === version)) return false;
+  }
+  return true;
 }
 
-const v = (version: string) => [
-  { id: 'secret/db-password', version },
-  { id: 'secret/api-key', version: 'k1' },
-];
-
-async function adopted(client: KubeClient, ns: string, name: string, input: string) {
-  return eventually(`${name} adopted with ${input}`, async () => parseBaseline((await getDeployment(client, ns, name)).metadata?.annotations?.[ANNOTATIONS.baseline])?.inputs[input]);
+/** The pods of a workload (by its app label) once it has rolled out, its current revision only. */
+async function currentPods(client: KubeClient, ns: string, kind: Kind, name: string): Promise<V1Pod[]> {
+  if (kind === 'Deployment') {
+    const sets = await waitRolledOut(client, ns, name);
+    const newest = sets[sets.length - 1]!.metadata!.name;
+    return (await podsWithApp(client, ns, name)).filter((p) => p.metadata?.ownerReferences?.some((o) => o.name === newest));
+  }
+  if (kind === 'StatefulSet') {
+    const s = await waitStatefulSetRolledOut(client, ns, name);
+    return (await podsWithApp(client, ns, name)).filter((p) => p.metadata?.labels?.['controller-revision-hash'] === s.status?.updateRevision);
+  }
+  const d = await waitDaemonSetRolledOut(client, ns, name);
+  return (await podsWithApp(client, ns, name)).filter((p) => p.metadata?.labels?.['pod-template-generation'] === String(d.metadata?.generation));
 }
 
-async function settledCount(r: { controller: { idle(): Promise<void> } }, client: KubeClient, ns: string, name: string) {
-  await sleep(1500);
+/** Restarts so far: each one is a new ReplicaSet, or a new ControllerRevision. */
+async function revisions(client: KubeClient, ns: string, kind: Kind, name: string): Promise<number> {
+  return kind === 'Deployment' ? (await replicaSetsOf(client, ns, name)).length : (await controllerRevisionsOf(client, ns, kind, name)).length;
+}
+
+async function adopted(client: KubeClient, ns: string, kind: Kind, name: string, input: string) {
+  return eventually(`${kind} ${name} adopted with ${input}`, async () => parseBaseline((await getWorkload(client, ns, kind, name)).metadata?.annotations?.[ANNOTATIONS.baseline])?.inputs[input]);
+}
+
+/**
+ * Waits, by condition rather than by the clock, until every given pod has been
+ * republished `cycles` more times (a few rotation intervals: the driver has
+ * fetched again and rewritten what it records), then until the reloader has
+ * nothing left to do: whatever those republishes would restart has started.
+ */
+async function quietFor(addon: AddonHandle, r: RunningReloader, ns: string, pods: V1Pod[], cycles = 3): Promise<void> {
+  const uids = new Set(pods.map((p) => p.metadata!.uid!));
+  const start = new Map((await addon.volumes()).filter((v) => uids.has(v.uid)).map((v) => [v.uid, v.publishes]));
+  assert.equal(start.size, uids.size, 'every pod to wait on has a mounted volume');
+  await eventually(`${cycles} more republishes of ${uids.size} pod(s) in ${ns}`, async () => {
+    const now = (await addon.volumes()).filter((v) => uids.has(v.uid));
+    return now.length === uids.size && now.every((v) => v.publishes >= start.get(v.uid)! + cycles);
+  }, 60_000);
   await r.controller.idle();
-  return (await replicaSetsOf(client, ns, name)).length;
 }
 
-describe('mounted-secret rotation', () => {
-  it('N pods reporting the same rotation give one new ReplicaSet; the new pods reporting it and old pods still reporting the old version add nothing', async () => {
-    const env = await testEnv();
+describe('mounted-secret rotation beside the real CSI driver and Azure provider', () => {
+  it('a vault rotation reaches the mounted pods and restarts each Deployment, StatefulSet and DaemonSet that mounts the class exactly once', async (t) => {
+    const { env, azure, addon } = await setup();
     const ns = await createNamespace(env.client, 'mounted');
-    await createDeployment(env.client, ns, deployment('app', { replicas: 3, annotations: { [ANNOTATIONS.auto]: 'true' }, pod: csiPod('kv') }));
-    await waitRolledOut(env.client, ns, 'app');
-    const firstPods = await podsOfNewest(env.client, ns, 'app');
-    for (const p of firstPods) await recordMount(env.client, p, 'kv', v('v1'));
+    deleteAfter(env.client, ns);
+    const secrets = azure.admin.vault(VAULT).secrets;
+    const v1 = (await secrets.setSecret('db-password', 'p1')).properties.version!;
+    await workloadIdentityClass(env.client, azure, ns, { name: 'kv', vault: VAULT, serviceAccount: 'app', objects: [{ objectName: 'db-password', objectType: 'secret' }] });
+    const pod = mountingPod('kv', 'app');
+    const auto = { [ANNOTATIONS.auto]: 'true' };
+    await createWorkload(env.client, ns, deployment('web', { replicas: 2, annotations: auto, pod }));
+    await createWorkload(env.client, ns, statefulSet('db', { replicas: 2, annotations: auto, pod }));
+    await createWorkload(env.client, ns, daemonSet('agent', { annotations: auto, pod }));
+    const workloads: Array<[Kind, string]> = [['Deployment', 'web'], ['StatefulSet', 'db'], ['DaemonSet', 'agent']];
+    for (const [kind, name] of workloads) {
+      await eventually(`${kind} ${name}'s pods mounting ${v1}`, async () => allReport(env.client, ns, await currentPods(env.client, ns, kind, name), 'kv', v1));
+    }
     const r = await startReloader(env, { namespace: ns });
     try {
-      await adopted(env.client, ns, 'app', 'spc/kv');
-      assert.equal(await settledCount(r, env.client, ns, 'app'), 1, 'adoption restarts nothing');
+      for (const [kind, name] of workloads) await adopted(env.client, ns, kind, name, 'spc/kv');
+      for (const [kind, name] of workloads) assert.equal(await revisions(env.client, ns, kind, name), 1, `adopting ${kind} ${name} restarts nothing`);
 
-      // Driver ≤ 1.5: the rotation reconciler updates each pod's status in place.
-      for (const p of firstPods) {
-        await recordMount(env.client, p, 'kv', v('v2'));
-        await sleep(150);
-      }
-      await waitRolledOut(env.client, ns, 'app', { replicaSets: 2 });
-      for (const p of await podsOfNewest(env.client, ns, 'app')) await recordMount(env.client, p, 'kv', v('v2'));
-      assert.equal(await settledCount(r, env.client, ns, 'app'), 2, 'one restart for three pods reporting one rotation');
+      const rotatedAt = Date.now();
+      const v2 = (await secrets.setSecret('db-password', 'p2')).properties.version!;
+      const took = await Promise.all(
+        workloads.map(async ([kind, name]) => {
+          await eventually(`${kind} ${name} rolled out with its pods mounting ${v2}`, async () => {
+            if ((await revisions(env.client, ns, kind, name)) < 2) return false;
+            return allReport(env.client, ns, await currentPods(env.client, ns, kind, name), 'kv', v2);
+          }, 90_000);
+          return `${kind} ${((Date.now() - rotatedAt) / 1000).toFixed(1)}s`;
+        }),
+      );
+      const pods = (await Promise.all(workloads.map(([kind, name]) => currentPods(env.client, ns, kind, name)))).flat();
+      const files = await addon.mountedFiles({ namespace: ns, name: pods[0]!.metadata!.name! }, 'kv');
+      assert.equal(files['db-password']?.toString(), 'p2');
 
-      // A real pod owned by the old ReplicaSet (labels outside its selector, so
-      // the ReplicaSet controller leaves it alone) still reporting the old version.
-      const oldRs = (await replicaSetsOf(env.client, ns, 'app'))[0]!;
-      const stale = await env.client.request('POST', `/api/v1/namespaces/${ns}/pods`, {
-        body: {
-          metadata: { name: `${oldRs.metadata!.name}-stale`, labels: { role: 'stale' }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: oldRs.metadata!.name, uid: oldRs.metadata!.uid }] },
-          spec: { nodeName: 'kwok-node-0', ...csiPod('kv') },
-        },
-      });
-      await recordMount(env.client, stale, 'kv', v('v1'));
-      await eventually('the stale pod and its status in the cache', async () => r.controller.mounted!.pods.get(`${ns}/${stale.metadata.name}`) && r.controller.mounted!.statuses.get(`${ns}/${stale.metadata.name}-${ns}-kv`));
-      assert.equal(await settledCount(r, env.client, ns, 'app'), 2, 'old versions from outside the current revision restart nothing');
-      assert.equal(r.counts.restarted, 1);
+      await quietFor(addon, r, ns, pods);
+      for (const [kind, name] of workloads) assert.equal(await revisions(env.client, ns, kind, name), 2, `${kind} ${name} restarted exactly once`);
+      assert.equal(r.counts.restarted, 3);
+      t.diagnostic(`vault write → rolled out with the new version mounted: ${took.join(', ')}`);
     } finally {
       await r.stop();
     }
   });
 
-  it('a status rewritten with the same versions (driver 1.6 republish) and a status created for a new pod restart nothing', async () => {
-    const env = await testEnv();
-    const ns = await createNamespace(env.client, 'republish');
-    await createDeployment(env.client, ns, deployment('app', { replicas: 2, annotations: { [ANNOTATIONS.secretProviderClasses]: 'kv' }, pod: csiPod('kv') }));
-    await waitRolledOut(env.client, ns, 'app');
-    const pods = await podsOfNewest(env.client, ns, 'app');
-    await recordMount(env.client, pods[0], 'kv', v('v1'));
+  it('a Deployment that reads the driver-synced Secret from an env var restarts once; one that mounts the class and reads it too restarts once', async () => {
+    const { env, azure, addon } = await setup();
+    const ns = await createNamespace(env.client, 'mounted-env');
+    deleteAfter(env.client, ns);
+    const secrets = azure.admin.vault(VAULT).secrets;
+    await secrets.setSecret('api-key', 'k1');
+    await workloadIdentityClass(env.client, azure, ns, {
+      name: 'kv',
+      vault: VAULT,
+      serviceAccount: 'app',
+      objects: [{ objectName: 'api-key', objectType: 'secret' }],
+      secretObjects: [{ secretName: 'api', type: 'Opaque', data: [{ objectName: 'api-key', key: 'key' }] }],
+    });
+    const envFrom = { name: 'API_KEY', valueFrom: { secretKeyRef: { name: 'api', key: 'key' } } };
+    // Without a pod that mounts the class the driver syncs nothing: "mounter" keeps it mounted and is annotated for nothing.
+    await createWorkload(env.client, ns, deployment('mounter', { replicas: 1, pod: mountingPod('kv', 'app') }));
+    await eventually('the driver to sync Secret api', async () => (await addon.syncedSecrets(ns, 'kv'))['api']);
+    await createWorkload(env.client, ns, deployment('reader', { replicas: 2, annotations: { [ANNOTATIONS.auto]: 'true' }, pod: { containers: [{ name: 'app', image: 'example.invalid/app:1', env: [envFrom] }] } }));
+    await createWorkload(env.client, ns, deployment('both', { replicas: 2, annotations: { [ANNOTATIONS.auto]: 'true', [ANNOTATIONS.settle]: '3s' }, pod: mountingPod('kv', 'app', { env: [envFrom] }) }));
+    for (const name of ['mounter', 'reader', 'both']) await waitRolledOut(env.client, ns, name);
     const r = await startReloader(env, { namespace: ns });
     try {
-      await adopted(env.client, ns, 'app', 'spc/kv');
-      await recordMount(env.client, pods[0], 'kv', v('v1'));
-      await recordMount(env.client, pods[1], 'kv', v('v1'));
-      // Scale up: a new pod mounts and reports the same versions.
-      await env.client.request('PATCH', `/apis/apps/v1/namespaces/${ns}/deployments/app`, { body: { spec: { replicas: 3 } }, contentType: 'application/merge-patch+json' });
-      const third = await eventually('a third pod', async () => {
-        const now = await podsOfNewest(env.client, ns, 'app');
-        return now.length === 3 ? now.find((p: any) => !pods.some((q: any) => q.metadata.name === p.metadata.name)) : false;
-      });
-      await recordMount(env.client, third, 'kv', v('v1'));
-      assert.equal(await settledCount(r, env.client, ns, 'app'), 1);
-      assert.equal(r.counts.restarted, 0);
-    } finally {
-      await r.stop();
-    }
-  });
+      await adopted(env.client, ns, 'Deployment', 'reader', 'secret/api');
+      await adopted(env.client, ns, 'Deployment', 'both', 'secret/api');
+      await adopted(env.client, ns, 'Deployment', 'both', 'spc/kv');
 
-  it('a second rotation during the rollout converges to exactly one more restart, not a loop', async () => {
-    const env = await testEnv();
-    const ns = await createNamespace(env.client, 'tworot');
-    // maxSurge 1 / maxUnavailable 0 with 3 replicas: the rollout takes a few steps.
-    await createDeployment(env.client, ns, deployment('app', { replicas: 3, annotations: { [ANNOTATIONS.auto]: 'true', [ANNOTATIONS.settle]: '1s' }, pod: csiPod('kv') }));
-    await waitRolledOut(env.client, ns, 'app');
-    for (const p of await podsOfNewest(env.client, ns, 'app')) await recordMount(env.client, p, 'kv', v('v1'));
-    const r = await startReloader(env, { namespace: ns });
-    try {
-      await adopted(env.client, ns, 'app', 'spc/kv');
-      for (const p of await podsOfNewest(env.client, ns, 'app')) await recordMount(env.client, p, 'kv', v('v2'));
-      // As soon as the second ReplicaSet exists, its pods mount v3 (rotated again meanwhile).
-      await eventually('the first restart', async () => (await replicaSetsOf(env.client, ns, 'app')).length === 2);
-      const deadline = Date.now() + 20_000;
-      while (Date.now() < deadline) {
-        for (const p of await podsOfNewest(env.client, ns, 'app')) await recordMount(env.client, p, 'kv', v('v3'));
-        if ((await replicaSetsOf(env.client, ns, 'app')).length >= 3) break;
-        await sleep(300);
-      }
-      await waitRolledOut(env.client, ns, 'app', { replicaSets: 3 });
-      for (const p of await podsOfNewest(env.client, ns, 'app')) await recordMount(env.client, p, 'kv', v('v3'));
-      await sleep(2000);
-      assert.equal(await settledCount(r, env.client, ns, 'app'), 3, 'two rotations, two restarts');
+      const before = (await addon.syncedSecrets(ns, 'kv'))['api'].metadata.resourceVersion;
+      await secrets.setSecret('api-key', 'k2');
+      await eventually('the driver to write k2 into Secret api', async () => {
+        const s = (await addon.syncedSecrets(ns, 'kv'))['api'];
+        return s.metadata.resourceVersion !== before && Buffer.from(s.data.key, 'base64').toString() === 'k2';
+      }, 60_000);
+      await waitRolledOut(env.client, ns, 'reader', { replicaSets: 2 });
+      await waitRolledOut(env.client, ns, 'both', { replicaSets: 2 });
+      const mounting = [...(await currentPods(env.client, ns, 'Deployment', 'mounter')), ...(await currentPods(env.client, ns, 'Deployment', 'both'))];
+      await quietFor(addon, r, ns, mounting);
+      assert.equal((await replicaSetsOf(env.client, ns, 'reader')).length, 2, 'the env-var reader restarted once');
+      assert.equal((await replicaSetsOf(env.client, ns, 'both')).length, 2, 'Secret and pod status changing together restart once');
+      assert.equal((await replicaSetsOf(env.client, ns, 'mounter')).length, 1, 'a workload annotated for nothing is never restarted');
       assert.equal(r.counts.restarted, 2);
     } finally {
       await r.stop();
     }
   });
 
-  it('a rotation that updates both the driver-synced Secret and the pods’ status objects within the settle window restarts once', async () => {
-    const env = await testEnv();
-    const ns = await createNamespace(env.client, 'both');
-    const managed = { 'secrets-store.csi.k8s.io/managed': 'true' };
-    await putSecret(env.client, ns, 'db', { password: 'p1' }, { labels: managed });
-    const pod = csiPod('kv', { containers: [{ name: 'app', image: 'x', env: [{ name: 'DB_PASSWORD', valueFrom: { secretKeyRef: { name: 'db', key: 'password' } } }], volumeMounts: [{ name: 'kv', mountPath: '/mnt/secrets' }] }] });
-    await createDeployment(env.client, ns, deployment('app', { replicas: 2, annotations: { [ANNOTATIONS.auto]: 'true', [ANNOTATIONS.settle]: '3s' }, pod }));
-    await waitRolledOut(env.client, ns, 'app');
-    for (const p of await podsOfNewest(env.client, ns, 'app')) await recordMount(env.client, p, 'kv', v('v1'));
+  it("the driver's republishes that change nothing restart nothing, however often it rewrites what it records", async () => {
+    const { env, azure, addon } = await setup();
+    const ns = await createNamespace(env.client, 'mounted-quiet');
+    deleteAfter(env.client, ns);
+    await azure.admin.vault(VAULT).secrets.setSecret('steady', 's1');
+    await workloadIdentityClass(env.client, azure, ns, {
+      name: 'kv',
+      vault: VAULT,
+      serviceAccount: 'app',
+      objects: [{ objectName: 'steady', objectType: 'secret' }],
+      secretObjects: [{ secretName: 'steady', type: 'Opaque', data: [{ objectName: 'steady', key: 'value' }] }],
+    });
+    const pod = mountingPod('kv', 'app', { env: [{ name: 'STEADY', valueFrom: { secretKeyRef: { name: 'steady', key: 'value' } } }] });
+    await createWorkload(env.client, ns, deployment('app', { replicas: 2, annotations: { [ANNOTATIONS.auto]: 'true' }, pod }));
+    const pods = await eventually('the pods mounted and the Secret synced', async () => {
+      const current = await currentPods(env.client, ns, 'Deployment', 'app');
+      return current.length === 2 && (await addon.syncedSecrets(ns, 'kv'))['steady'] && (await Promise.all(current.map((p) => statusOf(env.client, ns, p.metadata!.name!, 'kv')))).every(Boolean) ? current : false;
+    });
     const r = await startReloader(env, { namespace: ns });
     try {
-      await adopted(env.client, ns, 'app', 'spc/kv');
-      await adopted(env.client, ns, 'app', 'secret/db');
-      await putSecret(env.client, ns, 'db', { password: 'p2' }, { labels: managed });
-      await sleep(500);
-      for (const p of await podsOfNewest(env.client, ns, 'app')) await recordMount(env.client, p, 'kv', v('v2'));
-      await waitRolledOut(env.client, ns, 'app', { replicaSets: 2 });
-      for (const p of await podsOfNewest(env.client, ns, 'app')) await recordMount(env.client, p, 'kv', v('v2'));
-      assert.equal(await settledCount(r, env.client, ns, 'app'), 2);
-      assert.equal(r.counts.restarted, 1);
-      const reason = (await getDeployment(env.client, ns, 'app')).spec!.template!.metadata!.annotations![ANNOTATIONS.restartReason];
-      assert.equal(reason, 'Secret db, SecretProviderClass kv changed');
+      await adopted(env.client, ns, 'Deployment', 'app', 'spc/kv');
+      await adopted(env.client, ns, 'Deployment', 'app', 'secret/steady');
+      const since = Date.now();
+      await quietFor(addon, r, ns, pods, 5);
+      // The republishes really reached the vault again (the driver fetched and rewrote), and still nothing restarted.
+      const gets = (await azure.vaultRequests({ since })).filter((q) => q.vault === VAULT && q.path.startsWith('/secrets/steady') && q.status === 200);
+      assert.ok(gets.length >= pods.length, `the driver fetched again on its republishes (${gets.length} reads)`);
+      await addon.republishNow();
+      await r.controller.idle();
+      assert.equal((await replicaSetsOf(env.client, ns, 'app')).length, 1);
+      assert.equal(r.counts.restarted, 0);
     } finally {
       await r.stop();
     }
   });
-});
 
-describe('mounted-secret rotation for a StatefulSet', () => {
-  it('pods of the current revision reporting a rotation roll the StatefulSet once; its recreated pods reporting it add nothing', async () => {
-    const env = await testEnv();
-    const ns = await createNamespace(env.client, 'mounted-sts');
-    await createWorkload(env.client, ns, statefulSet('db', { replicas: 2, annotations: { [ANNOTATIONS.auto]: 'true' }, pod: csiPod('kv') }));
-    const before = await waitStatefulSetRolledOut(env.client, ns, 'db');
-    for (const p of await podsWithApp(env.client, ns, 'db')) await recordMount(env.client, p, 'kv', v('v1'));
+  it('pods of an older revision still reporting the old version restart nothing once the current revision reports the new one', async () => {
+    const { env, azure, addon } = await setup();
+    const ns = await createNamespace(env.client, 'mounted-stale');
+    deleteAfter(env.client, ns);
+    const secrets = azure.admin.vault(VAULT).secrets;
+    const v1 = (await secrets.setSecret('token', 't1')).properties.version!;
+    await workloadIdentityClass(env.client, azure, ns, { name: 'kv', vault: VAULT, serviceAccount: 'app', objects: [{ objectName: 'token', objectType: 'secret' }] });
+    await createWorkload(env.client, ns, deployment('app', { replicas: 2, annotations: { [ANNOTATIONS.auto]: 'true' }, pod: mountingPod('kv', 'app') }));
+    await eventually(`the pods mounting ${v1}`, async () => allReport(env.client, ns, await currentPods(env.client, ns, 'Deployment', 'app'), 'kv', v1));
+    // A real pod of the first ReplicaSet (owned, not controlled, with labels
+    // outside its selector, so that the ReplicaSet controller leaves it be)
+    // whose kubelet lags: it keeps reporting the version it mounted.
+    const oldRs = (await replicaSetsOf(env.client, ns, 'app'))[0]!;
+    await env.client.request('POST', `/api/v1/namespaces/${ns}/pods`, {
+      body: {
+        metadata: { name: 'lagging', labels: { role: 'lagging' }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: oldRs.metadata!.name, uid: oldRs.metadata!.uid }] },
+        spec: mountingPod('kv', 'app'),
+      },
+    });
+    await addon.waitMounted({ namespace: ns, name: 'lagging' }, 'kv');
+    await addon.holdRepublish({ namespace: ns, name: 'lagging' }, true);
     const r = await startReloader(env, { namespace: ns });
     try {
-      await eventually('adoption', async () => parseBaseline((await getWorkload(env.client, ns, 'StatefulSet', 'db')).metadata?.annotations?.[ANNOTATIONS.baseline])?.inputs['spc/kv']);
-      for (const p of await podsWithApp(env.client, ns, 'db')) await recordMount(env.client, p, 'kv', v('v2'));
-      const after = await eventually('a new revision rolled out', async () => {
-        const s = await waitStatefulSetRolledOut(env.client, ns, 'db');
-        return s.status?.updateRevision !== before.status?.updateRevision && s.status?.currentRevision === s.status?.updateRevision ? s : false;
-      });
-      const pods = await eventually('pods of the new revision', async () => {
-        const now = await podsWithApp(env.client, ns, 'db');
-        return now.length === 2 && now.every((p) => p.metadata?.labels?.['controller-revision-hash'] === after.status?.updateRevision) ? now : false;
-      });
-      for (const p of pods) await recordMount(env.client, p, 'kv', v('v2'));
-      await sleep(1500);
-      await r.controller.idle();
-      assert.equal((await controllerRevisionsOf(env.client, ns, 'StatefulSet', 'db')).length, 2, 'exactly one restart');
+      await adopted(env.client, ns, 'Deployment', 'app', 'spc/kv');
+      const v2 = (await secrets.setSecret('token', 't2')).properties.version!;
+      const current = await eventually(`a new ReplicaSet whose pods mount ${v2}`, async () => {
+        if ((await replicaSetsOf(env.client, ns, 'app')).length < 2) return false;
+        const pods = await currentPods(env.client, ns, 'Deployment', 'app');
+        return (await allReport(env.client, ns, pods, 'kv', v2)) ? pods : false;
+      }, 90_000);
+      await quietFor(addon, r, ns, current);
+      const lagging = await statusOf(env.client, ns, 'lagging', 'kv');
+      assert.equal(lagging.status.objects[0].version, v1, 'the old-revision pod still reports the old version');
+      assert.equal((await replicaSetsOf(env.client, ns, 'app')).length, 2, 'one restart, none for the lagging pod');
       assert.equal(r.counts.restarted, 1);
     } finally {
       await r.stop();
     }
   });
-});
 
-describe('mounted-secret rotation for a DaemonSet', () => {
-  it('pods of the current template generation reporting a rotation roll the DaemonSet once; its recreated pods reporting it add nothing', async () => {
-    const env = await testEnv();
-    const ns = await createNamespace(env.client, 'mounted-ds');
-    await createWorkload(env.client, ns, daemonSet('agent', { annotations: { [ANNOTATIONS.auto]: 'true' }, pod: csiPod('kv') }));
-    const before = await waitDaemonSetRolledOut(env.client, ns, 'agent');
-    const firstPods = await podsWithApp(env.client, ns, 'agent');
-    assert.ok(firstPods.length >= 1);
-    // The pods carry both labels; only pod-template-generation matches the DaemonSet's revision.
-    assert.ok(firstPods[0]!.metadata!.labels!['controller-revision-hash'] && firstPods[0]!.metadata!.labels!['pod-template-generation']);
-    for (const p of firstPods) await recordMount(env.client, p, 'kv', v('v1'));
+  it('a second rotation during the rollout makes exactly one more restart, not a loop', async () => {
+    const { env, azure, addon } = await setup();
+    const ns = await createNamespace(env.client, 'mounted-twice');
+    deleteAfter(env.client, ns);
+    const secrets = azure.admin.vault(VAULT).secrets;
+    const v1 = (await secrets.setSecret('cert-pass', 'c1')).properties.version!;
+    await workloadIdentityClass(env.client, azure, ns, { name: 'kv', vault: VAULT, serviceAccount: 'app', objects: [{ objectName: 'cert-pass', objectType: 'secret' }] });
+    await createWorkload(env.client, ns, deployment('app', { replicas: 3, annotations: { [ANNOTATIONS.auto]: 'true', [ANNOTATIONS.settle]: '1s' }, pod: mountingPod('kv', 'app') }));
+    await eventually(`the pods mounting ${v1}`, async () => allReport(env.client, ns, await currentPods(env.client, ns, 'Deployment', 'app'), 'kv', v1));
     const r = await startReloader(env, { namespace: ns });
     try {
-      await eventually('adoption', async () => parseBaseline((await getWorkload(env.client, ns, 'DaemonSet', 'agent')).metadata?.annotations?.[ANNOTATIONS.baseline])?.inputs['spc/kv']);
-      for (const p of firstPods) await recordMount(env.client, p, 'kv', v('v2'));
-      await eventually('the DaemonSet template to change', async () => (await getWorkload(env.client, ns, 'DaemonSet', 'agent')).metadata!.generation! > before.metadata!.generation!);
-      await waitDaemonSetRolledOut(env.client, ns, 'agent');
-      const pods = await eventually('the DaemonSet pods to be recreated', async () => {
-        const now = await podsWithApp(env.client, ns, 'agent');
-        return now.length === firstPods.length && now.every((p) => !firstPods.some((q) => q.metadata!.uid === p.metadata!.uid)) ? now : false;
-      });
-      for (const p of pods) await recordMount(env.client, p, 'kv', v('v2'));
-      await sleep(1500);
-      await r.controller.idle();
-      assert.equal((await controllerRevisionsOf(env.client, ns, 'DaemonSet', 'agent')).length, 2, 'exactly one restart');
-      assert.equal((await getWorkload(env.client, ns, 'DaemonSet', 'agent')).metadata!.generation, before.metadata!.generation! + 1);
-      assert.equal(r.counts.restarted, 1);
+      await adopted(env.client, ns, 'Deployment', 'app', 'spc/kv');
+      await secrets.setSecret('cert-pass', 'c2');
+      await eventually('the first restart', async () => (await replicaSetsOf(env.client, ns, 'app')).length >= 2, 90_000);
+      // Rotated again while the first rollout runs: its pods mount v2 or v3, whichever they meet first.
+      const v3 = (await secrets.setSecret('cert-pass', 'c3')).properties.version!;
+      const current = await eventually(`every current pod mounting ${v3}`, async () => {
+        const pods = await currentPods(env.client, ns, 'Deployment', 'app');
+        return (await allReport(env.client, ns, pods, 'kv', v3)) ? pods : false;
+      }, 90_000);
+      await quietFor(addon, r, ns, current);
+      assert.equal((await replicaSetsOf(env.client, ns, 'app')).length, 3, 'two rotations, two restarts');
+      assert.equal(r.counts.restarted, 2);
     } finally {
       await r.stop();
     }

@@ -58,3 +58,39 @@ describe('WorkQueue.addAfter', () => {
     assert.deepEqual(ran.sort(), ['nan', 'neg']);
   });
 });
+
+describe('WorkQueue.addRateLimited', () => {
+  it('backs a failing key off exponentially up to the cap, and starts over once the key succeeds', async () => {
+    let failing = true;
+    const runs: number[] = [];
+    const queue: WorkQueue = new WorkQueue({
+      handler: async () => {
+        runs.push(Date.now());
+        if (failing) throw new Error('refused');
+      },
+      onError: (key) => delays.push(queue.addRateLimited(key)),
+      retry: { baseMs: 10, capMs: 80 },
+    });
+    const delays: number[] = [];
+    queue.add('k');
+    while (delays.length < 6) await sleep(5);
+    // Each delay is between half and all of 10, 20, 40, 80, 80, 80 ms.
+    const full = [10, 20, 40, 80, 80, 80];
+    delays.forEach((d, i) => assert.ok(d >= full[i]! / 2 && d <= full[i]!, `delay ${i + 1}: ${d} ms`));
+    assert.equal(queue.failuresOf('k'), 6);
+    failing = false;
+    await sleep(100);
+    assert.equal(queue.failuresOf('k'), 0, 'a success forgets the failures');
+    queue.stop();
+  });
+
+  it('forgetAll() starts every key over', () => {
+    const queue = new WorkQueue({ handler: async () => {}, onError: () => {} });
+    queue.addRateLimited('a');
+    queue.addRateLimited('a');
+    assert.equal(queue.failuresOf('a'), 2);
+    queue.forgetAll();
+    assert.equal(queue.failuresOf('a'), 0);
+    queue.stop();
+  });
+});

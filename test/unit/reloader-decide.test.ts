@@ -244,7 +244,7 @@ describe('decide: paused workloads and rollouts in progress', () => {
     expectRestart(decide(input({ baseline: b, inputs: changed, rollout: { paused: false } })));
   });
 
-  it('waits, with no deadline, while a previous rollout is still progressing', () => {
+  it('waits, with no deadline, while a previous rollout is still progressing and no timeout is given', () => {
     assert.deepEqual(decide(input({ baseline: b, inputs: changed, rollout: { inProgress: true } })), {
       action: 'wait',
       until: null,
@@ -255,6 +255,56 @@ describe('decide: paused workloads and rollouts in progress', () => {
 
   it('applies a change made during a rollout once the rollout has finished', () => {
     expectRestart(decide(input({ baseline: b, inputs: changed, rollout: { inProgress: false } })));
+  });
+
+  it('waits for a rolling rollout until the rollout timeout at most', () => {
+    const since = T0;
+    assert.deepEqual(decide(input({ baseline: b, inputs: changed, now: T0 + 60_000, rollout: { inProgress: true }, rolloutSince: since, rolloutTimeoutMs: 600_000 })), {
+      action: 'wait',
+      until: T0 + 600_000,
+      reason: 'rollout-in-progress',
+      changed: ['secret/a'],
+    });
+  });
+
+  it('restarts a workload whose rollout has run past the timeout, saying why it was not waited for', () => {
+    const d = expectRestart(decide(input({ baseline: b, inputs: changed, now: T0 + 600_000, rollout: { inProgress: true }, rolloutSince: T0, rolloutTimeoutMs: 600_000 })));
+    assert.equal(d.stalled, 'its rollout has not finished within 10m (--rollout-timeout)');
+  });
+
+  it('restarts a Deployment past its own progress deadline at once, without waiting for the timeout', () => {
+    const d = expectRestart(decide(input({ baseline: b, inputs: changed, rollout: { inProgress: true, failed: true }, rolloutSince: T0 + 59_000, rolloutTimeoutMs: 600_000 })));
+    assert.equal(d.stalled, 'its rollout exceeded its progress deadline (ProgressDeadlineExceeded)');
+  });
+
+  it('still honours the settle window and the rate limit for a stalled rollout', () => {
+    const stalled = { rollout: { inProgress: true, failed: true }, rolloutSince: T0, rolloutTimeoutMs: 1000 };
+    assert.equal(decide(input({ baseline: b, inputs: changed, now: T0 + 1, lastChangeAt: T0, ...stalled })).action, 'wait');
+    const d = decide(input({ baseline: b, inputs: changed, ...stalled, rollout: { ...stalled.rollout, lastRestartAt: T0 + 59_000 } }));
+    assert.equal(d.action === 'wait' && d.reason, 'rate-limited');
+  });
+});
+
+describe('decide: a restart that would replace no pod (OnDelete, partition)', () => {
+  const b = baseline({ 'secret/a': 'd1' });
+  const changed: Inputs = { 'secret/a': 'd2' };
+  const why = 'the StatefulSet\'s updateStrategy is OnDelete, so a restart would replace no pod: …';
+
+  it('records the change and says what the operator must do, instead of a restart', () => {
+    assert.deepEqual(decide(input({ baseline: b, inputs: changed, rollout: { manual: why } })), { action: 'manual', baseline: baseline({ 'secret/a': 'd2' }), changed: ['secret/a'], why });
+  });
+
+  it('waits out the settle window first, so secrets rotated together give one Warning', () => {
+    const d = decide(input({ baseline: b, inputs: changed, now: T0 + 1, lastChangeAt: T0, rollout: { manual: why } }));
+    assert.equal(d.action === 'wait' && d.reason, 'settle');
+  });
+
+  it('ignores the rate limit, since nothing restarts', () => {
+    assert.equal(decide(input({ baseline: b, inputs: changed, rollout: { manual: why, lastRestartAt: T0 + 59_000 } })).action, 'manual');
+  });
+
+  it('does nothing when nothing changed', () => {
+    assert.deepEqual(decide(input({ baseline: b, inputs: { 'secret/a': 'd1' }, rollout: { manual: why } })), { action: 'none' });
   });
 });
 

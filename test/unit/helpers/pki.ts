@@ -1,12 +1,16 @@
-// Real key material for the render and secret-data tests: certificate chains
-// made by the openssl CLI and PKCS#12 archives shaped like the ones Key Vault
-// stores (empty password). Built once per test process.
+// Real key material for the render and secret-data tests and for the Key
+// Vault emulator's imports: certificate chains made by the openssl CLI, and
+// PKCS#12 archives shaped like the ones Key Vault stores (empty password) or
+// in shapes it may be given (chains partial or out of order, EC keys without
+// their public key, MACs Go's x/crypto/pkcs12 cannot check). Built once per
+// test process.
 
 import { execFileSync } from 'node:child_process';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import forge from 'node-forge';
 
 export interface Issued {
   /** PEM as openssl wrote it. */
@@ -21,7 +25,14 @@ export interface Pki {
   /** RSA chain: root → intermediate → leaf. */
   rsa: { root: Issued; intermediate: Issued; leaf: Issued };
   /** EC chain (P-384 root, P-256 intermediate) issuing an EC leaf and an RSA leaf. */
-  ec: { root: Issued; intermediate: Issued; leaf: Issued; rsaLeaf: Issued };
+  ec: {
+    root: Issued;
+    intermediate: Issued;
+    leaf: Issued;
+    rsaLeaf: Issued;
+    /** The EC leaf's key as PKCS#8 DER whose ECPrivateKey leaves out the optional public key. */
+    leafKeyWithoutPublicDer: Buffer;
+  };
   pfx: {
     /** RSA leaf + key, then root, then intermediate; 3DES and SHA-1 MAC like Key Vault's. */
     rsaLegacy: Buffer;
@@ -37,6 +48,14 @@ export interface Pki {
     withPassword: Buffer;
     /** RSA leaf + key alone, no chain (3DES, SHA-1 MAC). */
     leafOnly: Buffer;
+    /** RSA leaf + key and the intermediate, without the root (3DES, SHA-1 MAC). */
+    rsaPartial: Buffer;
+    /** RSA key; certificates root, leaf, intermediate in that bag order (3DES key, SHA-1 MAC, no localKeyID). */
+    rsaUnordered: Buffer;
+    /** RSA leaf + key with root and intermediate, and no MAC at all. */
+    rsaNoMac: Buffer;
+    /** EC leaf + a key without its public key, with the EC root and intermediate (3DES, SHA-1 MAC). */
+    ecWithoutPublicKey: Buffer;
   };
 }
 
@@ -97,14 +116,23 @@ function build(): Pki {
     issue('ec-leaf', 'ec.example.com', 'ec-int', 'leaf.ext');
     key('mixed-leaf', 'rsa');
     issue('mixed-leaf', 'mixed.example.com', 'ec-int', 'leaf.ext');
+    openssl('ec', '-in', 'ec-leaf.key', '-no_public', '-out', 'ec-leaf-nopub.key');
+    openssl('pkcs8', '-topk8', '-nocrypt', '-in', 'ec-leaf-nopub.key', '-outform', 'DER', '-out', 'ec-leaf-nopub.der');
 
     writeFileSync(file('rsa-ca.pem'), readFileSync(file('rsa-root.crt'), 'utf8') + readFileSync(file('rsa-int.crt'), 'utf8'));
     writeFileSync(file('ec-ca.pem'), readFileSync(file('ec-root.crt'), 'utf8') + readFileSync(file('ec-int.crt'), 'utf8'));
 
     const rsaArgs = ['-inkey', 'rsa-leaf.key', '-in', 'rsa-leaf.crt', '-certfile', 'rsa-ca.pem'];
+    const rsa = { root: read('rsa-root'), intermediate: read('rsa-int'), leaf: read('rsa-leaf') };
     return {
-      rsa: { root: read('rsa-root'), intermediate: read('rsa-int'), leaf: read('rsa-leaf') },
-      ec: { root: read('ec-root'), intermediate: read('ec-int'), leaf: read('ec-leaf'), rsaLeaf: read('mixed-leaf') },
+      rsa,
+      ec: {
+        root: read('ec-root'),
+        intermediate: read('ec-int'),
+        leaf: read('ec-leaf'),
+        rsaLeaf: read('mixed-leaf'),
+        leafKeyWithoutPublicDer: readFileSync(file('ec-leaf-nopub.der')),
+      },
       pfx: {
         rsaLegacy: pkcs12('rsa-legacy.pfx', [...rsaArgs, ...legacy, '-passout', 'pass:']),
         rsaModern: pkcs12('rsa-modern.pfx', [...rsaArgs, '-passout', 'pass:']),
@@ -113,11 +141,24 @@ function build(): Pki {
         caOnly: pkcs12('ca-only.pfx', ['-nokeys', '-in', 'rsa-ca.pem', ...legacy, '-passout', 'pass:']),
         withPassword: pkcs12('password.pfx', [...rsaArgs, ...legacy, '-passout', 'pass:hunter2']),
         leafOnly: pkcs12('leaf-only.pfx', ['-inkey', 'rsa-leaf.key', '-in', 'rsa-leaf.crt', ...legacy, '-passout', 'pass:']),
+        rsaPartial: pkcs12('rsa-partial.pfx', ['-inkey', 'rsa-leaf.key', '-in', 'rsa-leaf.crt', '-certfile', 'rsa-int.crt', ...legacy, '-passout', 'pass:']),
+        // openssl always writes the key's certificate first; node-forge keeps the order it is given.
+        rsaUnordered: forgePkcs12(readFileSync(file('rsa-leaf.key'), 'utf8'), [rsa.root, rsa.leaf, rsa.intermediate]),
+        rsaNoMac: pkcs12('rsa-nomac.pfx', [...rsaArgs, '-keypbe', 'PBE-SHA1-3DES', '-certpbe', 'PBE-SHA1-3DES', '-nomac', '-passout', 'pass:']),
+        ecWithoutPublicKey: pkcs12('ec-nopub.pfx', ['-inkey', 'ec-leaf-nopub.key', '-in', 'ec-leaf.crt', '-certfile', 'ec-ca.pem', ...legacy, '-passout', 'pass:']),
       },
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function forgePkcs12(keyPem: string, certs: readonly Issued[]): Buffer {
+  const asn1 = forge.pkcs12.toPkcs12Asn1(forge.pki.privateKeyFromPem(keyPem), certs.map((c) => forge.pki.certificateFromPem(c.certPem)), '', {
+    algorithm: '3des',
+    generateLocalKeyId: false,
+  });
+  return Buffer.from(forge.asn1.toDer(asn1).getBytes(), 'binary');
 }
 
 function writeReqConfig(dir: string): string {
@@ -130,4 +171,16 @@ function writeReqConfig(dir: string): string {
 export function goPem(type: string, der: Uint8Array): string {
   const body = Buffer.from(der).toString('base64').match(/.{1,64}/g) ?? [];
   return `-----BEGIN ${type}-----\n${body.map((line) => `${line}\n`).join('')}-----END ${type}-----\n`;
+}
+
+/** A PEM file as Key Vault imports one: a PKCS#8 PRIVATE KEY, then the certificates in the order given. */
+export function pemBundle(keyDer: Uint8Array, certs: readonly Issued[]): string {
+  return goPem('PRIVATE KEY', keyDer) + certs.map((c) => goPem('CERTIFICATE', c.certDer)).join('');
+}
+
+/** What a PKCS#12 holds, as the openssl CLI reads it: PKCS#8 keys and DER certificates, in bag order. */
+export function readPkcs12(pfx: Uint8Array, password = ''): { keys: Buffer[]; certs: Buffer[] } {
+  const out = execFileSync('openssl', ['pkcs12', '-nodes', '-passin', `pass:${password}`], { input: pfx, stdio: ['pipe', 'pipe', 'pipe'] }).toString();
+  const blocks = [...out.matchAll(/-----BEGIN ([A-Z ]+)-----\n([A-Za-z0-9+/=\n]+)-----END \1-----/g)].map((m) => ({ type: m[1]!, der: Buffer.from(m[2]!, 'base64') }));
+  return { keys: blocks.filter((b) => b.type === 'PRIVATE KEY').map((b) => b.der), certs: blocks.filter((b) => b.type === 'CERTIFICATE').map((b) => b.der) };
 }
