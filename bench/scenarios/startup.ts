@@ -6,6 +6,7 @@
 // nothing) and the peer, one at a time, in alternating order; each start is
 // measured the same way (CPU until it has used none for a second, RSS 3 s
 // later, peak RSS), then the same idle window and reaction run against it.
+// "Settled" is the last moment it used CPU before 5 s without any.
 import { now, sleep } from '../lib/clock.ts';
 import { cpuMeter, startController, type Context } from '../lib/context.ts';
 import type { ControllerProcess, Memory, MeasuredProcess } from '../lib/controller.ts';
@@ -17,6 +18,12 @@ import { reaction, type ReactionResult } from './reaction.ts';
 import { steadyWindow, type SteadyWindow } from './steady.ts';
 
 export const SETTLE_AFTER_MS = 3000;
+/**
+ * How long without CPU counts as settled. A second is not enough for Node: V8 compiles and
+ * collects for some seconds after the last object arrives (its memory reducer waits ~8 s),
+ * work that belongs to start-up, not to the idle windows measured next.
+ */
+export const SETTLED_QUIET_MS = 5000;
 
 export interface StartSample {
   /** Whether the Deployment controller had caught up with earlier patches when this start began. */
@@ -69,7 +76,7 @@ export async function probeReady(ctx: Context, process: MeasuredProcess, target:
 async function measureStart(ctx: Context, process: MeasuredProcess, ready: () => Promise<number>, ours: ControllerProcess | undefined, startedQuiet: boolean, meter: ReturnType<typeof cpuMeter>, adopted?: () => Promise<number>): Promise<StartSample> {
   const readyAt = await ready();
   const adoptedAt = adopted ? await adopted() : undefined;
-  const settledAt = await process.waitSettled(20 * 60_000);
+  const settledAt = await process.waitSettled(20 * 60_000, SETTLED_QUIET_MS);
   const startupCpuSeconds = process.cpuSeconds();
   await sleep(SETTLE_AFTER_MS);
   const memory = process.memory();

@@ -13,7 +13,7 @@
 //   emptied and it is looked for again now and then.
 import type { Logger } from '../log.ts';
 import { backoffMs } from '../core/backoff.ts';
-import { sleep } from '../core/timer.ts';
+import { setTimer, sleep } from '../core/timer.ts';
 import { KubeError, METADATA_ONLY, type KubeClient, type WatchEvent } from './client.ts';
 import { Indexer, NAMESPACE_INDEX, namespaceOfKey, type Indexers } from './store.ts';
 
@@ -270,7 +270,7 @@ export class Informer<T> {
       const finish = (err: unknown) => {
         if (settled) return;
         settled = true;
-        clearInterval(watchdog);
+        clearTimeout(watchdog);
         signal.removeEventListener('abort', onAbort);
         state.watching = false;
         if (gone) resolve('gone');
@@ -280,13 +280,20 @@ export class Informer<T> {
       // relist() or stop(): the client closes the watch (or never opens it) and reports null.
       const onAbort = () => finish(null);
       signal.addEventListener('abort', onAbort, { once: true });
-      const watchdog = setInterval(() => {
-        if (Date.now() - state.lastEventAt > silenceMs) {
-          this.opts.log.warn({ informer: this.name, path: state.path, silentForMs: Date.now() - state.lastEventAt }, 'watch silent; restarting it');
+      // The watchdog wakes when the watch would have been silent for silenceMs, not on a
+      // fixed tick: an idle controller's informers then wake about once per bookmark
+      // (the API server sends one a minute), not every few seconds each.
+      let watchdog: NodeJS.Timeout;
+      const watch = () => {
+        const silentFor = Date.now() - state.lastEventAt;
+        if (silentFor > silenceMs) {
+          this.opts.log.warn({ informer: this.name, path: state.path, silentForMs: silentFor }, 'watch silent; restarting it');
           state.round.abort();
+          return;
         }
-      }, Math.min(silenceMs, 5_000));
-      watchdog.unref();
+        watchdog = setTimer(watch, silenceMs - silentFor + 1);
+      };
+      watchdog = setTimer(watch, silenceMs + 1);
       state.lastEventAt = Date.now();
       this.opts.client
         .watch(
