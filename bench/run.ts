@@ -12,11 +12,12 @@
 //                                       (with --scales: the short runs at those scales)
 //   --no-readme / --readme              whether to rewrite the README's section (default: only for a run of every scale)
 //   --no-peer                           ours alone
+//   --report-only                       rewrite the README's section from bench/results.json, measuring nothing
 //   --profile                           also write --cpu-prof/--heap-prof profiles of each of our controller processes (under .tmp/) and summarize them
 //
 // The peer's binary: $KEYVAULT_RELOADER_TESTBED_BIN/stakater-reloader if present, else built once from
 // ../shared/testbeds (see src/localenv/testbeds.ts); without either the run says so and measures ours alone.
-import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createKubeClient, loadKubeConfig } from '../src/kube/client.ts';
@@ -35,7 +36,7 @@ import { formatProfile, summarizeDir } from './lib/profile.ts';
 import { checkTargets, markdown, updateReadme, type Failed, type PeerInfo, type Results, type ScaleResult } from './lib/report.ts';
 import { DeploymentTracker } from './lib/tracker.ts';
 import { burst, type BurstResult } from './scenarios/burst.ts';
-import { digest } from './scenarios/digest.ts';
+import { digest, type DigestResult } from './scenarios/digest.ts';
 import { coldStarts, contenderRun, type ColdStartResult, type Contender } from './scenarios/startup.ts';
 import { sync } from './scenarios/sync.ts';
 
@@ -48,8 +49,18 @@ const { values: flags } = parseArgs({
     profile: { type: 'boolean', default: false },
     // --readme / --no-readme; default: on for a run of every scale.
     readme: { type: 'boolean' },
+    'report-only': { type: 'boolean', default: false },
   },
 });
+
+if (flags['report-only']) {
+  // The README section again from bench/results.json, measuring nothing.
+  const saved = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'bench', 'results.json'), 'utf8')) as Results;
+  saved.targets = checkTargets(saved);
+  updateReadme(path.join(PACKAGE_ROOT, 'README.md'), markdown(saved));
+  process.stderr.write('updated README.md from bench/results.json\n');
+  process.exit(0);
+}
 
 const BASE_PLAN: Plan = {
   quick: false,
@@ -122,6 +133,7 @@ async function findPeer(): Promise<PeerInfo> {
 }
 
 const scales: ScaleResult[] = [];
+const out = path.join(PACKAGE_ROOT, 'bench', flags.quick ? 'results.quick.json' : 'results.json');
 let peer: PeerInfo = { available: false, reason: 'not looked for' };
 try {
   peer = await findPeer();
@@ -188,6 +200,8 @@ try {
       }
     }
     scales.push({ scale, plan: { ...plan }, seed: seeded, cold: cold as ColdStartResult | Failed, runs, failures, burst: burstResult.value });
+    // What is measured so far is kept, should a later, larger scale not finish.
+    writeResults(undefined);
   }
 } catch (err) {
   exitCode = 1;
@@ -206,24 +220,28 @@ try {
   await build?.remove();
 }
 
+function writeResults(dg: DigestResult | Failed | undefined): Results {
+  const results: Results = {
+    version: 2,
+    mode: flags.quick ? 'quick' : everyScale ? 'full' : 'partial',
+    machine: host,
+    source: measured,
+    peer,
+    nodeFlags: imageNodeFlags(),
+    durationSeconds: (now() - started) / 1000,
+    scales,
+    digest: dg ?? { status: 'failed', error: 'not measured yet (the run stopped before it)' },
+    sync: sync(),
+    targets: [],
+  };
+  results.targets = checkTargets(results);
+  writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+  return results;
+}
+
 // No cluster: alone on the CPU (the control plane is stopped), so it runs last.
 const dg = await attempt('6. digest: node:crypto vs crypto-js', async () => digest(flags.quick ? { rounds: 6, perRound: 2000 } : { rounds: 20, perRound: 5000 }));
-const results: Results = {
-  version: 2,
-  mode: flags.quick ? 'quick' : everyScale ? 'full' : 'partial',
-  machine: host,
-  source: measured,
-  peer,
-  nodeFlags: imageNodeFlags(),
-  durationSeconds: (now() - started) / 1000,
-  scales,
-  digest: dg,
-  sync: sync(),
-  targets: [],
-};
-results.targets = checkTargets(results);
-const out = path.join(PACKAGE_ROOT, 'bench', flags.quick ? 'results.quick.json' : 'results.json');
-writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+const results = writeResults(dg);
 log(`wrote ${path.relative(PACKAGE_ROOT, out)}`);
 const section = markdown(results);
 if (flags.readme ?? (everyScale && !flags.quick)) {
