@@ -55,7 +55,7 @@ export function orderChain(certs: readonly Buffer[]): Buffer[] {
 // The two extensions, read from the DER (node's X509Certificate does not expose them).
 function keyIds(der: Buffer): KeyIds {
   const out: KeyIds = {};
-  const cert = forge.asn1.fromDer(der.toString('binary'), { strict: false } as never) as forge.asn1.Asn1;
+  const cert = forge.asn1.fromDer(der.toString('binary'));
   const tbs = (cert.value as forge.asn1.Asn1[])[0];
   const extensions = (tbs?.value as forge.asn1.Asn1[] | undefined)?.find((n) => n.tagClass === forge.asn1.Class.CONTEXT_SPECIFIC && n.type === 3);
   const list = (extensions?.value as forge.asn1.Asn1[] | undefined)?.[0]?.value as forge.asn1.Asn1[] | undefined;

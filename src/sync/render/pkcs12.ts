@@ -76,6 +76,16 @@ export class Pkcs12Error extends Error {}
  * (Key Vault keeps none), or throws a Pkcs12Error saying what to change.
  */
 export function readPkcs12(pfx: Buffer, password = ''): Pkcs12Contents {
+  try {
+    return walkPkcs12(pfx, password);
+  } catch (error) {
+    if (error instanceof Pkcs12Error) throw error;
+    // node-forge's own messages describe structure, never the bytes.
+    throw new Pkcs12Error(`the PKCS#12 archive could not be read (${(error as Error).message})`);
+  }
+}
+
+function walkPkcs12(pfx: Buffer, password: string): Pkcs12Contents {
   const root = sequence(parseDer(pfx.toString('binary'), 'the archive'), 2, 'the archive');
   const [version, authSafe, macData] = root;
   if (integer(version!) !== 3) throw new Pkcs12Error('the PKCS#12 archive is not of version 3, the only one Go\'s reader takes');
@@ -131,6 +141,7 @@ function readBag(bag: Asn1, password: string | null, contents: Pkcs12Contents): 
   } else if (bagType === OID_SHROUDED_KEY_BAG) {
     const [algorithm, data] = sequence(explicit(value!, 'a key bag'), 2, 'a key bag');
     const der = decrypt(algorithm!, octets(data!, 'a key bag'), password, 'its private key');
+    // Go unmarshals the decrypted key as DER before it parses it as PKCS#8.
     parseDer(der, 'its private key');
     const key = parseGoPkcs8(Buffer.from(der, 'binary'));
     if (typeof key === 'string') throw new Pkcs12Error(`the PKCS#12 archive holds a key Go's reader refuses: ${key}`);
