@@ -44,6 +44,14 @@ export interface Config {
     authorityHost: string | undefined;
     /** Key Vault requests per second, per vault. */
     vaultRequestsPerSecond: number;
+    /** The cloud of classes that name none (the Azure provider's --cloud-name). */
+    cloudName: string;
+    /** Azure environment files classes may name with cloudName AzureStackCloud; read once at start-up. */
+    cloudEnvFiles: string[];
+    /** PEM CAs trusted for Key Vault and Entra, beside the system's. */
+    caBundle: string | undefined;
+    /** The namespaces the sync engine acts in, within `namespaces`; empty means all of them. */
+    namespaces: string[];
   };
 }
 
@@ -77,6 +85,10 @@ export interface RawFlags {
   'sync-service-account'?: string;
   'authority-host'?: string;
   'vault-requests-per-second'?: number;
+  'cloud-name'?: string;
+  'cloud-env-file'?: string | string[];
+  'ca-bundle'?: string;
+  'sync-namespaces'?: string | string[];
 }
 
 export class ConfigError extends Error {}
@@ -127,6 +139,10 @@ export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv = process.en
   if (!(leaseDurationMs > renewDeadlineMs && renewDeadlineMs > retryPeriodMs)) {
     throw new ConfigError('leader election needs --lease-duration > --renew-deadline > --retry-period (defaults 15s, 10s, 2s)');
   }
+  const namespaces = list(flags.namespaces);
+  const syncNamespaces = list(flags['sync-namespaces']);
+  const outside = namespaces.length === 0 ? [] : syncNamespaces.filter((ns) => !namespaces.includes(ns));
+  if (outside.length > 0) throw new ConfigError(`--sync-namespaces ${outside.join(',')}: not in --namespaces; the sync engine acts only where the controller watches`);
   const port = flags['health-port'] ?? 8080;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--health-port ${port}: use a TCP port, or 0 for any free port`);
 
@@ -135,7 +151,7 @@ export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv = process.en
     kubeconfig: flags.kubeconfig ?? env['KUBECONFIG'] ?? undefined,
     context: flags.context,
     namespace: flags.namespace ?? env['POD_NAMESPACE'] ?? 'keyvault-reloader',
-    namespaces: list(flags.namespaces),
+    namespaces,
     excludeNamespaces: list(flags['exclude-namespaces']),
     namespaceSelector: flags['namespace-selector'] || undefined,
     secretSelector: flags['secret-selector'] || undefined,
@@ -165,6 +181,10 @@ export function buildConfig(flags: RawFlags, env: NodeJS.ProcessEnv = process.en
       defaultServiceAccount: flags['sync-service-account'] ?? 'keyvault-reloader-sync',
       authorityHost: flags['authority-host'] ?? env['AZURE_AUTHORITY_HOST'] ?? undefined,
       vaultRequestsPerSecond: number('vault-requests-per-second', flags['vault-requests-per-second'], 50, { min: 0.01, max: 10_000 }),
+      cloudName: flags['cloud-name'] || 'AzurePublicCloud',
+      cloudEnvFiles: list(flags['cloud-env-file']),
+      caBundle: flags['ca-bundle'] || undefined,
+      namespaces: syncNamespaces,
     },
   };
 }

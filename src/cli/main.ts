@@ -36,7 +36,11 @@ const CONTROLLER_FLAGS = (y: Argv) =>
     .option('sync-all', { type: 'boolean', default: false, describe: 'Sync engine: sync every azure SecretProviderClass, not only annotated ones' })
     .option('sync-service-account', { type: 'string', default: 'keyvault-reloader-sync', describe: "Sync engine: default service account (in each class's namespace) whose token is exchanged" })
     .option('authority-host', { type: 'string', describe: 'Sync engine: Entra authority host (default $AZURE_AUTHORITY_HOST)' })
-    .option('vault-requests-per-second', { type: 'number', default: 50, describe: 'Sync engine: request budget per vault' });
+    .option('vault-requests-per-second', { type: 'number', default: 50, describe: 'Sync engine: request budget per vault' })
+    .option('sync-namespaces', { type: 'string', describe: 'Sync engine: comma-separated namespaces it acts in, within --namespaces (default: all watched ones); the chart then grants its Secret writes and token requests there only' })
+    .option('cloud-name', { type: 'string', default: 'AzurePublicCloud', describe: 'Sync engine: the cloud of classes that set no cloudName (as the Azure provider\'s --cloud-name)' })
+    .option('cloud-env-file', { type: 'string', describe: 'Sync engine: comma-separated Azure environment files (absolute paths) that classes may name in cloudEnvFileName with cloudName AzureStackCloud; read once at start-up' })
+    .option('ca-bundle', { type: 'string', describe: 'Sync engine: PEM file of CAs to trust for Key Vault and Entra (a private CA, a TLS-inspecting proxy), beside the system\'s' });
 
 function configFrom(argv: Record<string, unknown>) {
   try {
@@ -61,7 +65,17 @@ await yargs(hideBin(process.argv))
       const config = configFrom(argv);
       const log = createLogger({ level: config.logLevel });
       const { startController } = await import('./run.ts');
-      const running = await startController(config, log);
+      let running;
+      try {
+        running = await startController(config, log);
+      } catch (err) {
+        // Settings that could only be checked by reading their files (a CA bundle, a cloud environment).
+        if (err instanceof ConfigError) {
+          process.stderr.write(`keyvault-reloader: ${err.message}\n`);
+          process.exit(2);
+        }
+        throw err;
+      }
       const shutdown = async (signal: string) => {
         log.info({ signal }, 'shutting down');
         await running.stop();

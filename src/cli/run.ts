@@ -42,6 +42,7 @@ export async function startController(config: Config, log: Logger, opts: { clien
   await scope.waitForSync();
 
   let reloader: ReloaderController | undefined;
+  let sync: SyncEngine | undefined;
   if (config.mode === 'all' || config.mode === 'reloader') {
     const keyring = await loadOrCreateKey(client, config.namespace, config.reloader.keySecretName, log);
     reloader = new ReloaderController({
@@ -59,6 +60,9 @@ export async function startController(config: Config, log: Logger, opts: { clien
       rolloutTimeoutMs: config.reloader.rolloutTimeoutMs,
       dryRun: config.dryRun,
       isLeader,
+      // Mode all: a rotation the sync engine reads restarts the workloads that mount the class,
+      // even where the add-on's own rotation is off (see MountedVersions).
+      knownVersions: (namespace, className) => sync?.knownVersions(namespace, className),
       metrics: {
         restart: (kind, result) => metrics.restarts.inc({ kind, result }),
         reaction: (s) => metrics.reactionSeconds.observe(s),
@@ -73,10 +77,10 @@ export async function startController(config: Config, log: Logger, opts: { clien
   // Sync engine (mode all or sync): keeps secretObjects Secrets current from Key Vault.
   const syncAbort = new AbortController();
   // Loaded only when used: the Azure SDK and PKCS#12 reader cost tens of MB a reloader-only replica need not carry.
-  const sync =
-    config.mode === 'all' || config.mode === 'sync'
-      ? (await import('./sync.ts')).createSyncEngine(config, { client, log, events, metrics, isLeader, signal: syncAbort.signal, scope })
-      : undefined;
+  if (config.mode === 'all' || config.mode === 'sync') {
+    const onVersionsChanged = (namespace: string, className: string) => reloader?.notifyClassChanged(namespace, className);
+    sync = (await import('./sync.ts')).createSyncEngine(config, { client, log, events, metrics, isLeader, signal: syncAbort.signal, scope, onVersionsChanged });
+  }
   sync?.start();
 
   let elector: LeaderElector | undefined;

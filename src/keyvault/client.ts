@@ -3,7 +3,7 @@
 // behind a per-vault request budget and our own retry (the SDK's is turned
 // off so that 429 Retry-After, backoff and jitter follow one policy, and a
 // throttled vault holds back every reader of it, not just the one that was
-// told). Results come back as the plain bundles src/sync/render.ts shapes.
+// told). Results come back as the plain bundles of objects.ts.
 // Values are never logged: log lines and errors carry names and versions.
 import { CertificateClient } from '@azure/keyvault-certificates';
 import { KeyClient } from '@azure/keyvault-keys';
@@ -12,8 +12,8 @@ import type { TokenCredential } from '@azure/identity';
 import PQueue from 'p-queue';
 import { sleep } from '../core/timer.ts';
 import type { Logger } from '../log.ts';
-import type { CertificateBundle, FetchedObject, KeyBundle, SecretBundle, VersionItem } from '../sync/render.ts';
-import type { ObjectType } from '../sync/spc.ts';
+import { tlsFailureHint } from './trust.ts';
+import type { CertificateBundle, FetchedObject, KeyBundle, ObjectType, SecretBundle, VersionItem } from './objects.ts';
 import { classifyFailure, DEFAULT_RETRY_POLICY, isRetryable, parseRetryAfter, retryDelayMs, type FailureKind, type RetryPolicy } from './retry.ts';
 
 export type KeyVaultOperation = 'get_secret' | 'get_key' | 'get_certificate' | 'list_secret_versions' | 'list_key_versions' | 'list_certificate_versions';
@@ -30,12 +30,6 @@ export interface KeyVaultClientOptions {
   requestsPerSecond: number;
   /** Requests in flight per vault (default 8). */
   concurrency?: number;
-  /** Key Vault REST api-version (e.g. "7.4" for an older emulator); default: the SDK's. */
-  serviceVersion?: string;
-  /** Accept a challenge whose resource is not under the vault's host (emulators on 127.0.0.1). */
-  disableChallengeResourceVerification?: boolean;
-  /** Trust for a vault's TLS certificate (an emulator's); default: the system's CAs. */
-  tls?: { ca: string | Buffer };
   retry?: Partial<RetryPolicy>;
   /** Per HTTP attempt (default 30 s). */
   requestTimeoutMs?: number;
@@ -86,7 +80,9 @@ interface SdkClients {
 export class KeyVaultClients {
   private readonly opts: KeyVaultClientOptions;
   private readonly policy: RetryPolicy;
+  /** By vault host. */
   private readonly vaults = new Map<string, VaultState>();
+  /** By vault host, then credential: a credential dropped by its owner takes its clients with it. */
   private readonly clients = new Map<string, WeakMap<TokenCredential, SdkClients>>();
   private readonly now: () => number;
 
@@ -99,8 +95,9 @@ export class KeyVaultClients {
   /** A reader of one vault with one identity; SDK clients are made once per pair. */
   vault(vaultUrl: string, credential: TokenCredential): VaultReader {
     const url = new URL(vaultUrl);
-    const state = this.vaultState(url.host.toLowerCase());
-    const sdk = this.sdkClients(url.href, credential);
+    const host = url.host.toLowerCase();
+    const state = this.vaultState(host);
+    const sdk = this.sdkClients(host, url.href, credential);
     const call = <T>(operation: KeyVaultOperation, what: string, fn: (signal: AbortSignal) => Promise<T>) => this.call(state, operation, what, fn);
     const at = (version: string) => (version === '' ? 'latest' : `version ${version}`);
     const reader: VaultReader = {
@@ -148,6 +145,19 @@ export class KeyVaultClients {
     return reader;
   }
 
+  /** Drops a vault's budget, throttling state and clients: no class reads it any more. */
+  forget(host: string): void {
+    // Requests already queued finish on the old queue; nothing new is sent through it.
+    const key = host.toLowerCase();
+    this.vaults.delete(key);
+    this.clients.delete(key);
+  }
+
+  /** Vaults held: for the cache metrics and the memory tests. */
+  get size(): number {
+    return this.vaults.size;
+  }
+
   private vaultState(host: string): VaultState {
     let state = this.vaults.get(host);
     if (state === undefined) {
@@ -161,24 +171,19 @@ export class KeyVaultClients {
     return state;
   }
 
-  private sdkClients(vaultUrl: string, credential: TokenCredential): SdkClients {
-    let byCredential = this.clients.get(vaultUrl);
-    if (byCredential === undefined) this.clients.set(vaultUrl, (byCredential = new WeakMap()));
+  private sdkClients(host: string, vaultUrl: string, credential: TokenCredential): SdkClients {
+    let byCredential = this.clients.get(host);
+    if (byCredential === undefined) this.clients.set(host, (byCredential = new WeakMap()));
     let sdk = byCredential.get(credential);
     if (sdk === undefined) {
-      const common = {
-        // Our own retry (below) replaces the SDK's, so one policy governs every attempt.
-        retryOptions: { maxRetries: 0 },
-        disableChallengeResourceVerification: this.opts.disableChallengeResourceVerification ?? false,
-        userAgentOptions: { userAgentPrefix: 'keyvault-reloader' },
-        ...(this.opts.tls ? { tlsOptions: { ca: this.opts.tls.ca } } : {}),
-      };
-      // The SDKs type serviceVersion as their own unions; the flag is validated by the service.
-      const version = this.opts.serviceVersion ? { serviceVersion: this.opts.serviceVersion as never } : {};
+      // Our own retry (below) replaces the SDK's, so one policy governs every attempt. The
+      // challenge's resource is checked against the vault's host, as in every Azure client:
+      // a vault can only get a token meant for Key Vault.
+      const options = { retryOptions: { maxRetries: 0 }, userAgentOptions: { userAgentPrefix: 'keyvault-reloader' } };
       sdk = {
-        secrets: new SecretClient(vaultUrl, credential, { ...common, ...version }),
-        keys: new KeyClient(vaultUrl, credential, { ...common, ...version }),
-        certificates: new CertificateClient(vaultUrl, credential, { ...common, ...version }),
+        secrets: new SecretClient(vaultUrl, credential, options),
+        keys: new KeyClient(vaultUrl, credential, options),
+        certificates: new CertificateClient(vaultUrl, credential, options),
       };
       byCredential.set(credential, sdk);
     }
@@ -202,7 +207,7 @@ export class KeyVaultClients {
       } catch (err) {
         const seconds = (performance.now() - started) / 1000;
         if (isForeign(err)) throw err;
-        const failure = describeFailure(err, this.now());
+        const failure = describeFailure(err, vault.host, this.now());
         const kind = classifyFailure(failure.status, failure.code);
         this.opts.metrics.request(vault.host, operation, kind, seconds);
         if (kind === 'throttled') {
@@ -243,13 +248,19 @@ interface Failure {
 }
 
 // A RestError from the SDK pipeline, a network error, or a timeout, reduced to what we act on.
-function describeFailure(err: unknown, now: number): Failure {
+function describeFailure(err: unknown, host: string, now: number): Failure {
   const e = err as { name?: string; message?: string; statusCode?: number; code?: string; response?: { headers?: { get(name: string): string | undefined } } } | undefined;
   const status = typeof e?.statusCode === 'number' ? e.statusCode : undefined;
   const code = e?.name === 'TimeoutError' || e?.name === 'AbortError' ? e.name : e?.code;
   const retryAfterMs = parseRetryAfter(e?.response?.headers, now);
   // The service's own message names the object and the reason; the first line is enough.
   const detail = (e?.message ?? String(err)).split('\n')[0] ?? '';
-  const message = status !== undefined ? `${status}${code ? ` ${code}` : ''}: ${detail}` : `${code ? `${code}: ` : ''}${detail}`;
+  const tls = status === undefined ? tlsFailureHint(err, host) : undefined;
+  // An answer with no Key Vault error in it (the SDK's "Unexpected status code"), or a 502/504,
+  // is a proxy's or gateway's: say where to look rather than quote its page.
+  if (status !== undefined && (status === 502 || status === 504 || /^Unexpected status code/.test(detail))) {
+    return { status, code, retryAfterMs, message: `${status}: answered by a proxy or gateway between the controller and ${host}, not by Key Vault: check that the egress proxy allows ${host} and that the vault is reachable from the controller's network` };
+  }
+  const message = tls ?? (status !== undefined ? `${status}${code ? ` ${code}` : ''}: ${detail}` : `${code ? `${code}: ` : ''}${detail}`);
   return { status, code, retryAfterMs, message };
 }

@@ -51,6 +51,21 @@ export class NamespaceScope {
     return this.selected ? this.selected.get(namespace) === true : true;
   }
 
+  /**
+   * This scope further limited to `namespaces` (the sync engine's own list,
+   * which config.ts keeps within the controller's): its paths are theirs and
+   * it includes nothing else. Empty: this scope itself.
+   */
+  within(namespaces: readonly string[]): Pick<NamespaceScope, 'paths' | 'includes' | 'onChange'> {
+    if (namespaces.length === 0) return this;
+    const only = new Set(namespaces);
+    return {
+      paths: (groupVersionPath, plural) => [...only].map((ns) => `${groupVersionPath}/namespaces/${ns}/${plural}`),
+      includes: (namespace) => namespace !== undefined && only.has(namespace) && this.includes(namespace),
+      onChange: (handler) => this.onChange(handler),
+    };
+  }
+
   /** Called when the selection changes; informers then re-list so that their caches match it. */
   onChange(handler: () => void): void {
     this.changeHandlers.add(handler);

@@ -14,7 +14,7 @@ import type { NamespaceScope } from '../kube/scope.ts';
 import type { Logger } from '../log.ts';
 import { ANNOTATIONS, type AnnotationOptions, type Problem } from './annotations.ts';
 import { decide, formatBaseline, parseBaseline, stalledRollout, type Baseline, type Decision, type Inputs } from './decide.ts';
-import { MountedVersions } from './mounted.ts';
+import { MountedVersions, type KnownVersions } from './mounted.ts';
 import type { Keyring } from './digest.ts';
 import { BY_INPUT, classRef, inputRefs, projectSecret, projectWorkload, secretRef, WORKLOAD_RESOURCES, workloadKey, type SecretInfo, type WorkloadInfo, type WorkloadKind } from './workloads.ts';
 
@@ -46,6 +46,8 @@ export interface ReloaderOptions {
   isLeader: () => boolean;
   /** Follow the versions the CSI driver records per pod (SecretProviderClassPodStatus); default true. */
   mounted?: boolean;
+  /** The sync engine's versions per class, when it runs in this process (see MountedVersions). */
+  knownVersions?: KnownVersions;
   now?: () => number;
   /** A watch silent for this long is restarted (default 2 min; tests shorten it). */
   watchSilenceMs?: number;
@@ -130,7 +132,7 @@ export class ReloaderController {
     this.mounted =
       opts.mounted === false
         ? undefined
-        : new MountedVersions({ client: opts.client, log: opts.log, keyring: opts.keyring, paths, inScope, silenceMs: opts.watchSilenceMs, onChange: (ns, name) => this.notifyClassChanged(ns, name) });
+        : new MountedVersions({ client: opts.client, log: opts.log, keyring: opts.keyring, paths, inScope, silenceMs: opts.watchSilenceMs, onChange: (ns, name) => this.notifyClassChanged(ns, name), knownVersions: opts.knownVersions });
     this.queue = new WorkQueue({
       handler: (key) => this.reconcile(key),
       concurrency: 8,

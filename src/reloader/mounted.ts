@@ -59,6 +59,37 @@ export function mountedInput(baselineDigest: string | undefined, reports: readon
   return differing.reduce((a, b) => (b.seenAt > a.seenAt ? b : a)).digest;
 }
 
+/**
+ * Key Vault versions of a class by object id, as the sync engine of this
+ * process last read them; 'pending' while it syncs the class but has not
+ * tried yet (start-up, a new leader); undefined when it does not sync it.
+ */
+export type KnownVersions = (namespace: string, className: string) => ReadonlyMap<string, string> | 'pending' | undefined;
+
+/**
+ * A class's `spc/<class>` input when the sync engine of this process syncs
+ * it: the digest of the versions it read, computed exactly as a pod's
+ * SecretProviderClassPodStatus objects are, so that switching from one
+ * source to the other with the same versions changes nothing. One source per
+ * class at a time: a rotation that the engine and the pods' driver both see
+ * restarts the workload once, and a pod still reporting an older version
+ * (the add-on's rotation off) never turns it back.
+ */
+export function syncedInput(keyring: Keyring, versions: ReadonlyMap<string, string>): string {
+  return mountedDigest(keyring, [...versions].map(([id, version]) => ({ id, version })));
+}
+
+/**
+ * One class's `spc/<class>` input: the sync engine's versions when it reads
+ * the class, absent (null: nothing is decided on it) while its first read is
+ * pending, and the pods' reports (asked only then) when it does not read it.
+ */
+export function classInput(keyring: Keyring, known: ReadonlyMap<string, string> | 'pending' | undefined, fromPods: () => string | null): string | null {
+  if (known === 'pending') return null;
+  if (known !== undefined) return syncedInput(keyring, known);
+  return fromPods();
+}
+
 export function projectPodStatus(keyring: Keyring, obj: any): PodStatusInfo | null {
   const s = obj?.status;
   if (!s || s.mounted === false || !s.podName || !s.secretProviderClassName) return null;
@@ -110,9 +141,23 @@ export class MountedVersions {
   /** When each status last reported a different digest: a second rotation during a rollout converges on the newest. */
   private readonly seenAt = new Map<string, number>();
   private readonly onChange: (namespace: string, className: string) => void;
+  private readonly keyring: Keyring;
+  private readonly knownVersions: KnownVersions | undefined;
 
-  constructor(opts: { client: KubeClient; log: Logger; keyring: Keyring; paths: (group: string, plural: string) => string[]; inScope: (obj: any) => boolean; silenceMs?: number; onChange: (namespace: string, className: string) => void }) {
+  constructor(opts: {
+    client: KubeClient;
+    log: Logger;
+    keyring: Keyring;
+    paths: (group: string, plural: string) => string[];
+    inScope: (obj: any) => boolean;
+    silenceMs?: number;
+    onChange: (namespace: string, className: string) => void;
+    /** The sync engine's versions, when it runs in this process: they take the place of the pods' reports for the classes it reads. */
+    knownVersions?: KnownVersions;
+  }) {
     this.onChange = opts.onChange;
+    this.keyring = opts.keyring;
+    this.knownVersions = opts.knownVersions;
     const common = { client: opts.client, log: opts.log, silenceMs: opts.silenceMs };
     this.statuses = new Informer<PodStatusInfo>({
       ...common,
@@ -159,22 +204,34 @@ export class MountedVersions {
     this.onChange(e.value.namespace, e.value.className);
   }
 
-  /** `spc/<class>` inputs of a workload, from the reports of its current pods: costs what the workload has. */
+  /**
+   * `spc/<class>` inputs of a workload: the sync engine's versions for a
+   * class it reads (absent until its first read), else the reports of the
+   * workload's current pods. Costs what the workload has.
+   */
   inputsFor(w: WorkloadInfo, baseline: Baseline | null): Inputs {
     const inputs: Inputs = {};
     if (w.deps.secretProviderClasses.length === 0) return inputs;
-    const pods = this.currentPods(w);
+    let pods: PodInfo[] | undefined;
     for (const className of w.deps.secretProviderClasses) {
-      const reports: Report[] = [];
-      for (const pod of pods) {
-        for (const key of this.statuses.indexKeys(INDEX.statusesByPod, `${pod.namespace}/${pod.name}`)) {
-          const s = this.statuses.get(key)!;
-          if (s.className === className) reports.push({ digest: s.digest, seenAt: this.seenAt.get(key) ?? 0 });
-        }
-      }
-      inputs[`spc/${className}`] = mountedInput(baseline?.inputs[`spc/${className}`], reports);
+      inputs[`spc/${className}`] = classInput(this.keyring, this.knownVersions?.(w.namespace, className), () => {
+        pods ??= this.currentPods(w);
+        return this.reportedInput(pods, className, baseline);
+      });
     }
     return inputs;
+  }
+
+  // What the workload's current pods report for one class (their SecretProviderClassPodStatus).
+  private reportedInput(pods: readonly PodInfo[], className: string, baseline: Baseline | null): string | null {
+    const reports: Report[] = [];
+    for (const pod of pods) {
+      for (const key of this.statuses.indexKeys(INDEX.statusesByPod, `${pod.namespace}/${pod.name}`)) {
+        const s = this.statuses.get(key)!;
+        if (s.className === className) reports.push({ digest: s.digest, seenAt: this.seenAt.get(key) ?? 0 });
+      }
+    }
+    return mountedInput(baseline?.inputs[`spc/${className}`], reports);
   }
 
   /** Pods of the workload's current revision: its newest ReplicaSet's, or those carrying its current revision. */

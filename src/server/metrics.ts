@@ -90,6 +90,12 @@ export const METRICS_DOC: readonly MetricDoc[] = [
     help: 'Unix time of the last successful sync of a SecretProviderClass, by namespace and class.',
   },
   {
+    name: 'keyvault_reloader_sync_cache_entries',
+    type: 'gauge',
+    labels: ['cache'],
+    help: 'Entries the sync engine holds in memory, by cache (classes, identities, credentials, tokens, vaults, vault_clients, reads); each goes with the last class that uses it.',
+  },
+  {
     name: 'keyvault_reloader_secret_writes_total',
     type: 'counter',
     labels: ['result'],
@@ -126,6 +132,9 @@ export interface Metrics {
   readonly keyvaultRequestSeconds: Histogram<'operation'>;
   readonly syncErrors: Counter<'namespace' | 'class' | 'reason'>;
   readonly syncLastSuccess: Gauge<'namespace' | 'class'>;
+  readonly syncCacheEntries: Gauge<'cache'>;
+  /** Sizes read into keyvault_reloader_sync_cache_entries at each scrape. */
+  observeSyncCaches(sizes: () => Record<string, number>): void;
   readonly secretWrites: Counter<'result'>;
   readonly apiRequests: Counter<'verb'>;
 }
@@ -152,6 +161,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       this.reset();
       for (const i of informers) this.inc({ informer: i.name }, i.stats[stat]);
     };
+  let cacheSizes: () => Record<string, number> = () => ({});
   const metrics: Metrics = {
     registry,
     restarts: new Counter({ ...doc('keyvault_reloader_restarts_total'), labelNames: ['kind', 'result'] as const }),
@@ -170,6 +180,16 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     keyvaultRequestSeconds: new Histogram({ ...doc('keyvault_reloader_keyvault_request_seconds'), labelNames: ['operation'] as const, buckets: KEYVAULT_BUCKETS }),
     syncErrors: new Counter({ ...doc('keyvault_reloader_sync_errors_total'), labelNames: ['namespace', 'class', 'reason'] as const }),
     syncLastSuccess: new Gauge({ ...doc('keyvault_reloader_sync_last_success_timestamp_seconds'), labelNames: ['namespace', 'class'] as const }),
+    syncCacheEntries: new Gauge({
+      ...doc('keyvault_reloader_sync_cache_entries'),
+      labelNames: ['cache'] as const,
+      collect() {
+        for (const [cache, n] of Object.entries(cacheSizes())) this.set({ cache }, n);
+      },
+    }),
+    observeSyncCaches(sizes) {
+      cacheSizes = sizes;
+    },
     secretWrites: new Counter({ ...doc('keyvault_reloader_secret_writes_total'), labelNames: ['result'] as const }),
     apiRequests: new Counter({ ...doc('keyvault_reloader_api_requests_total'), labelNames: ['verb'] as const }),
   };

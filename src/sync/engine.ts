@@ -1,39 +1,30 @@
 // The sync engine's edge: an informer on SecretProviderClasses feeds a queue
-// of class keys; reconcile(key) reads Key Vault with the class's own
-// namespace-scoped identity, renders the objects as the add-on does, and
-// writes the class's secretObjects Secrets (only when their content changes).
-// Each class is polled on its interval; a read cache shared by all classes
-// makes one Key Vault read serve every class that needs the same (vault,
-// object, version, identity). Nothing here blanks or deletes a Secret: a
-// failed read leaves the last good value, with a Warning Event and a metric.
-import type { NamespaceScope } from '../kube/scope.ts';
+// of class keys; reconcile(key) performs the class's plan (plan.ts): it reads
+// what the plan asks with the class's own namespace-scoped identity, plans
+// again with the results, and writes the Secrets the plan says (only when
+// their content changes). Each class is polled on its interval; a read cache
+// shared by all classes makes one Key Vault read serve every class that needs
+// the same (vault, object, version, identity). Nothing here blanks or deletes
+// a Secret: a failed read leaves the last good value, with a Warning Event
+// and a metric, and the class is tried again with backoff.
 import type { TokenCredential } from '@azure/identity';
 import type { KubeClient } from '../kube/client.ts';
 import type { EventRecorder, ObjectRef } from '../kube/events.ts';
 import { errMessage, Informer, type InformerEvent } from '../kube/informer.ts';
 import { WorkQueue } from '../kube/queue.ts';
-import type { KeyVaultClients } from '../keyvault/client.ts';
+import type { NamespaceScope } from '../kube/scope.ts';
+import type { KeyVaultClients, VaultReader } from '../keyvault/client.ts';
+import type { CloudCatalog } from '../keyvault/cloud.ts';
 import type { Logger } from '../log.ts';
 import { vaultScope, type WorkloadIdentities } from './identity.ts';
-import { pickVersionHistory, renderObject, type FetchedObject, type RenderedFile, type RenderOptions, type VersionItem } from './render.ts';
-import { failedReadMaxAgeMs, nextPollAt, readMaxAgeMs } from './schedule.ts';
-import { buildSecrets, distinctReads, getRead, type KeyVaultRead, type ReadIdentity } from './secret-data.ts';
+import { planClassSync, removedSecretObjects, type ObjectVersions, type ReadResult, type SyncErrorReason, type SyncFailure, type SyncPlan } from './plan.ts';
+import { classIdentity, identityKey, type KeyVaultRead, type ReadIdentity } from './reads.ts';
+import type { RenderOptions } from './render/object.ts';
+import { failedReadMaxAgeMs, failureRetryDelayMs, nextPollAt, readMaxAgeMs } from './schedule.ts';
 import type { SecretWriter } from './secret-writer.ts';
-import {
-  ANNOTATION_SYNC,
-  formatProblems,
-  objectId,
-  parseSecretProviderClass,
-  SPC_API_VERSION,
-  SPC_GROUP,
-  syncBlockers,
-  type ObjectSpec,
-  type ParsedClass,
-  type Problem,
-  type Result,
-} from './spc.ts';
+import { ANNOTATION_SYNC, formatProblems, parseSecretProviderClass, SPC_API_VERSION, SPC_GROUP, type ParsedClass, type Problem, type Result } from './spc.ts';
 
-export type SyncErrorReason = 'invalid' | 'identity' | 'read' | 'throttled' | 'render' | 'write' | 'not_owned';
+export type { SyncErrorReason } from './plan.ts';
 
 export interface SyncMetrics {
   syncError(namespace: string, className: string, reason: SyncErrorReason): void;
@@ -47,11 +38,13 @@ export interface SyncEngineOptions {
   log: Logger;
   events: EventRecorder;
   metrics: SyncMetrics;
-  identities: Pick<WorkloadIdentities, 'credentialForClass'>;
-  keyVault: Pick<KeyVaultClients, 'vault'>;
+  /** The clouds classes can name (default: the built-in ones). */
+  clouds?: CloudCatalog;
+  identities: Pick<WorkloadIdentities, 'credentialFor' | 'forget'>;
+  keyVault: Pick<KeyVaultClients, 'vault' | 'forget'>;
   writer: SecretWriter;
-  /** The namespaces it acts in (list, exclusions, selector); started and synced by the caller. */
-  scope: NamespaceScope;
+  /** The namespaces it acts in (list, exclusions, selector, --sync-namespaces); started and synced by the caller. */
+  scope: Pick<NamespaceScope, 'paths' | 'includes' | 'onChange'>;
   /** Default poll interval; a class's keyvault-reloader.io/poll-interval overrides it. */
   pollIntervalMs: number;
   /** Sync every azure class, not only those annotated keyvault-reloader.io/sync: "true". */
@@ -60,14 +53,12 @@ export interface SyncEngineOptions {
   defaultServiceAccount: string;
   /** Only the leader reads and writes; standbys keep their cache warm. */
   isLeader: () => boolean;
-  /** Where a class's vault is reached (default its vaultUrl); an emulator maps it to a local address. */
-  vaultUrlFor?: (parsed: ParsedClass) => string;
   renderOptions?: Partial<RenderOptions>;
   /** Classes reconciled at once (default 4). */
   concurrency?: number;
   watchSilenceMs?: number;
-  /** Told when a class's Key Vault versions change (for the reloader). */
-  onVersionsChanged?: (namespace: string, name: string, versions: ReadonlyMap<string, string>) => void;
+  /** Told when the Key Vault versions a class holds change, and (with undefined) when they are forgotten. */
+  onVersionsChanged?: (namespace: string, name: string, versions: ObjectVersions | undefined) => void;
   now?: () => number;
   random?: () => number;
 }
@@ -80,18 +71,24 @@ export interface ClassEntry {
   parsed: Result<ParsedClass>;
 }
 
-type ReadOutcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
-
 interface CachedRead {
   at: number;
+  /** How long this read may serve others (set when it settles). */
+  maxAgeMs: number;
   settled: boolean;
-  ok: boolean;
-  promise: Promise<ReadOutcome<unknown>>;
+  promise: Promise<ReadResult>;
 }
 
-interface Failure {
-  reason: SyncErrorReason;
-  message: string;
+/** What a class holds on to between syncs, dropped with the class. */
+interface ClassState {
+  versions?: ObjectVersions;
+  warned: string;
+  failures: number;
+  /** It has been tried once at least (versions or not). */
+  tried?: boolean;
+  /** The identity and vault it last read with: the identities and vault clients it keeps alive. */
+  identity?: string;
+  vault?: string;
 }
 
 /** Whether the engine handles a class at all: azure, in scope, and opted in (or sync-all). */
@@ -107,10 +104,14 @@ export class SyncEngine {
   readonly classes: Informer<ClassEntry>;
   readonly queue: WorkQueue;
   private readonly opts: SyncEngineOptions;
-  private readonly reads = new Map<string, CachedRead>();
-  private readonly versions = new Map<string, Map<string, string>>();
-  private readonly warned = new Map<string, string>();
-  private readonly failing = new Set<string>();
+  private readonly state = new Map<string, ClassState>();
+  /**
+   * Per identity: the classes that read with it (the last one to go releases
+   * its credential) and its reads, which only it can use.
+   */
+  private readonly identityUsers = new Map<string, { identity: ReadIdentity; classes: Set<string>; reads: Map<string, CachedRead> }>();
+  /** The classes that read each vault, so the last one to go releases its client. */
+  private readonly vaultUsers = new Map<string, Set<string>>();
   private readonly now: () => number;
   private readonly random: () => number;
   private lastPrune = 0;
@@ -129,7 +130,7 @@ export class SyncEngine {
       silenceMs: opts.watchSilenceMs,
       transform: (obj) => {
         if (!opts.scope.includes(obj?.metadata?.namespace) || !isSyncCandidate(obj, opts.syncAll)) return null;
-        return { namespace: obj.metadata.namespace, name: obj.metadata.name, uid: obj.metadata.uid ?? '', parsed: parseSecretProviderClass(obj) };
+        return { namespace: obj.metadata.namespace, name: obj.metadata.name, uid: obj.metadata.uid ?? '', parsed: parseSecretProviderClass(obj, { clouds: opts.clouds }) };
       },
     });
     this.queue = new WorkQueue({
@@ -183,110 +184,104 @@ export class SyncEngine {
   /**
    * The Key Vault versions last read for a class, by object id
    * (`secret/db-password`, `secret/db-password/0` for history entries);
-   * undefined when the engine has not read it (yet).
+   * 'pending' while the engine syncs the class but has not tried it yet;
+   * undefined when it does not sync it, or its first sync read nothing
+   * (invalid, or failed: then the pods' own reports are all there is).
    */
-  knownVersions(namespace: string, className: string): ReadonlyMap<string, string> | undefined {
-    return this.versions.get(`${namespace}/${className}`);
+  knownVersions(namespace: string, className: string): ObjectVersions | 'pending' | undefined {
+    const key = `${namespace}/${className}`;
+    const state = this.state.get(key);
+    if (state?.versions !== undefined) return state.versions;
+    const entry = this.classes.get(key);
+    if (entry === undefined || state?.tried) return undefined;
+    return 'pending';
+  }
+
+  /** Entries per in-memory cache: what the engine holds, for the metrics and the memory tests. */
+  cacheSizes(): Record<string, number> {
+    let reads = 0;
+    for (const users of this.identityUsers.values()) reads += users.reads.size;
+    return { classes: this.state.size, identities: this.identityUsers.size, vaults: this.vaultUsers.size, reads };
   }
 
   private onClass(e: InformerEvent<ClassEntry>): void {
     if (e.type === 'delete') {
-      const key = e.key;
-      this.versions.delete(key);
-      this.warned.delete(key);
-      this.failing.delete(key);
-      this.opts.metrics.forget(e.old.namespace, e.old.name);
+      this.forgetClass(e.key, e.old);
       return;
     }
+    // Every replica sees the edit; only the leader says so.
+    if (e.type === 'update' && e.old.parsed.ok && e.value.parsed.ok && this.opts.isLeader()) this.warnRemoved(e.value, removedSecretObjects(e.old.parsed.value, e.value.parsed.value));
     this.queue.add(e.key);
+  }
+
+  private forgetClass(key: string, entry: ClassEntry): void {
+    const had = this.state.get(key)?.versions !== undefined;
+    this.release(key);
+    this.state.delete(key);
+    this.opts.metrics.forget(entry.namespace, entry.name);
+    if (had) this.opts.onVersionsChanged?.(entry.namespace, entry.name, undefined);
   }
 
   private async reconcile(key: string): Promise<void> {
     const entry = this.classes.get(key);
-    if (entry === undefined) return;
+    if (entry === undefined || !this.classes.synced) return;
     const intervalMs = (entry.parsed.ok ? entry.parsed.value.overrides.pollIntervalMs : undefined) ?? this.opts.pollIntervalMs;
-    if (!this.classes.synced) return;
+    let ok = true;
     try {
-      if (this.opts.isLeader()) await this.sync(key, entry, intervalMs);
+      if (this.opts.isLeader()) {
+        ok = await this.sync(key, entry, intervalMs);
+        this.tried(key, entry);
+      }
     } finally {
-      this.queue.addAfter(key, nextPollAt(this.now(), intervalMs, this.random) - this.now());
+      const failures = this.state.get(key)?.failures ?? 0;
+      // A failing class is tried again sooner than its interval at first, then less and less often.
+      const delay = !ok && failures > 0 ? failureRetryDelayMs(failures, intervalMs, this.random) : nextPollAt(this.now(), intervalMs, this.random) - this.now();
+      if (this.classes.get(key) !== undefined) this.queue.addAfter(key, delay);
+      // Deleted while it synced: what the sync recorded after the delete is dropped too.
+      else this.forgetClass(key, entry);
     }
   }
 
-  private async sync(key: string, entry: ClassEntry, intervalMs: number): Promise<void> {
+  /** Performs the class's plan; returns whether it synced without failure. */
+  private async sync(key: string, entry: ClassEntry, intervalMs: number): Promise<boolean> {
     const ref: ObjectRef = { apiVersion: SPC_API_VERSION, kind: 'SecretProviderClass', namespace: entry.namespace, name: entry.name, uid: entry.uid };
-    const problems: Problem[] = entry.parsed.ok ? syncBlockers(entry.parsed.value) : entry.parsed.problems;
-    if (!this.reportProblems(key, ref, problems) || !entry.parsed.ok) return;
-    const parsed = entry.parsed.value;
+    const state = this.stateOf(key);
+    const input = { parsed: entry.parsed, defaultServiceAccount: this.opts.defaultServiceAccount, previousVersions: state.versions, renderOptions: this.opts.renderOptions };
+    const results = new Map<string, ReadResult>();
+    let plan: SyncPlan = planClassSync({ ...input, results });
+    if (plan.action === 'invalid') {
+      this.reportProblems(key, ref, plan.problems);
+      return true;
+    }
+    const parsed = (entry.parsed as { value: ParsedClass }).value;
+    this.reportProblems(key, ref, parsed.refusedSecretObjects.flatMap((r) => r.problems), parsed.refusedSecretObjects.map((r) => r.secretName));
     this.pruneReads();
 
-    let credential: TokenCredential;
-    let identity: ReadIdentity;
+    let vault: VaultReader;
     try {
-      ({ credential, identity } = this.opts.identities.credentialForClass(parsed, this.opts.defaultServiceAccount));
+      const identity = classIdentity(parsed, this.opts.defaultServiceAccount);
+      const credential: TokenCredential = this.opts.identities.credentialFor(identity, parsed.cloud);
+      this.use(key, identity, parsed.vaultUrl);
       // Fail here, with the identity's own message, rather than deep in the first read.
       await credential.getToken(vaultScope(parsed.cloud));
+      vault = this.opts.keyVault.vault(parsed.vaultUrl, credential);
     } catch (err) {
       this.fail(key, ref, [{ reason: 'identity', message: errMessage(err) }], parsed.secretObjects.map((s) => s.secretName));
-      return;
+      return false;
     }
 
-    const vaultUrl = this.opts.vaultUrlFor?.(parsed) ?? parsed.vaultUrl;
-    const vault = this.opts.keyVault.vault(vaultUrl, credential);
-    const read = <T>(r: KeyVaultRead, fetch: () => Promise<T>) => this.cachedRead<T>(r.key, intervalMs, fetch);
-    const fetchOne = (r: KeyVaultRead & { kind: 'get' }) => read<FetchedObject>(r, () => vault.get(r.objectType, r.objectName, r.objectVersion));
-    const listVersions = (r: KeyVaultRead) => read<VersionItem[]>(r, () => vault.listVersions(r.objectType, r.objectName));
-
-    // One read per distinct object of the class, all at once; other classes share them through the cache.
-    const demands = distinctReads([parsed], { defaultServiceAccount: this.opts.defaultServiceAccount });
-    await Promise.all(demands.map((d) => (d.read.kind === 'get' ? fetchOne(d.read) : listVersions(d.read))));
-
-    const failures: Failure[] = [];
-    const files: RenderedFile[] = [];
-    const renderInto = (spec: ObjectSpec, outcome: ReadOutcome<FetchedObject>, historyIndex?: number, version?: string) => {
-      if (!outcome.ok) {
-        failures.push(readFailure(spec, outcome.error, version));
-        return;
-      }
-      const rendered = renderObject(spec, outcome.value, { ...this.opts.renderOptions, historyIndex });
-      if (rendered.ok) files.push(...rendered.files);
-      else failures.push({ reason: 'render', message: formatProblems([rendered.problem]) });
-    };
-    for (const spec of parsed.objects) {
-      if (spec.objectVersionHistory <= 1) {
-        renderInto(spec, await fetchOne(getRead(parsed.vaultUrl, identity, spec.objectType, spec.objectName, spec.objectVersion)));
-        continue;
-      }
-      const demand = demands.find((d) => d.read.kind === 'list-versions' && d.consumers.some((c) => c.objectIndex === spec.index));
-      const listed = demand ? await listVersions(demand.read) : { ok: false as const, error: new Error('no version listing was planned') };
-      if (!listed.ok) {
-        failures.push(readFailure(spec, listed.error));
-        continue;
-      }
-      const picks = pickVersionHistory(spec, listed.value);
-      if (picks.length === 0) {
-        failures.push({ reason: 'read', message: `${objectId(spec)}: no enabled version${spec.objectVersion ? ` at or before ${spec.objectVersion}` : ''} was found` });
-        continue;
-      }
-      for (const pick of picks) {
-        renderInto(spec, await fetchOne(getRead(parsed.vaultUrl, identity, spec.objectType, spec.objectName, pick.version)), pick.index, pick.version);
-      }
+    while (plan.action === 'read') {
+      const reads = plan.reads;
+      const outcomes = await Promise.all(reads.map((r) => this.cachedRead(r, vault, intervalMs)));
+      reads.forEach((r, i) => results.set(r.key, outcomes[i] as ReadResult));
+      plan = planClassSync({ ...input, results });
     }
-    this.recordVersions(key, entry, files);
+    if (plan.action !== 'write') return true;
+    this.recordVersions(key, entry, plan.versions);
 
-    const built = buildSecrets(parsed, files);
-    // A Secret whose file is missing because its read failed is that read's failure, already listed.
-    if (failures.length === 0) {
-      for (const f of built.failed) failures.push({ reason: 'render', message: `Secret ${f.secretName}: ${formatProblems(f.problems)}` });
-    }
-    const kept = built.failed.map((f) => f.secretName);
-    const versionsOf = (secretName: string): string => {
-      const so = parsed.secretObjects.find((s) => s.secretName === secretName);
-      const used = new Set(so?.data.map((d) => d.objectName));
-      const parts = files.filter((f) => used.has(f.fileName)).map((f) => `${f.id}@${f.version}`);
-      return parts.length > 0 ? `from ${[...new Set(parts)].join(', ')}` : '';
-    };
-    const applied = await this.opts.writer.apply(parsed, built.secrets, versionsOf);
+    const failures: SyncFailure[] = [...plan.failures];
+    const sources = plan.sources;
+    const applied = await this.opts.writer.apply(parsed, plan.secrets, (name) => sources[name] ?? '');
     for (const a of applied) {
       if (a.outcome === 'failed') failures.push({ reason: 'write', message: a.message ?? `could not write Secret ${a.secretName}` });
       if (a.outcome === 'not-owned' || a.outcome === 'type-immutable') {
@@ -298,93 +293,160 @@ export class SyncEngine {
 
     if (failures.length === 0) {
       this.opts.metrics.syncSuccess(entry.namespace, entry.name, this.now());
-      if (this.failing.delete(key)) {
-        this.opts.events.emit(ref, 'Normal', 'SyncRecovered', `synced again: ${built.secrets.map((s) => s.metadata?.name).join(', ') || 'no secretObjects'}`);
+      if (state.failures > 0) {
+        state.failures = 0;
+        this.opts.events.emit(ref, 'Normal', 'SyncRecovered', `synced again: ${plan.secrets.map((s) => s.metadata?.name).join(', ') || 'no secretObjects'}`);
         this.opts.log.info({ class: key }, 'sync recovered');
       }
-      return;
+      return true;
     }
-    this.fail(key, ref, failures.filter((f) => f.reason !== 'not_owned'), kept);
+    this.fail(key, ref, failures.filter((f) => f.reason !== 'not_owned'), plan.kept);
+    return failures.every((f) => f.reason === 'not_owned');
   }
 
-  // Warns once per distinct set of problems; returns whether the class can be synced.
-  private reportProblems(key: string, ref: ObjectRef, problems: Problem[]): boolean {
+  // The reloader holds a class's mounted input back until its first sync; one that read nothing
+  // (invalid, or failed) hands it back to the pods' own reports.
+  private tried(key: string, entry: ClassEntry): void {
+    const state = this.stateOf(key);
+    if (state.tried) return;
+    state.tried = true;
+    if (state.versions === undefined) this.opts.onVersionsChanged?.(entry.namespace, entry.name, undefined);
+  }
+
+  private stateOf(key: string): ClassState {
+    let state = this.state.get(key);
+    if (state === undefined) this.state.set(key, (state = { warned: '', failures: 0 }));
+    return state;
+  }
+
+  // Warns once per distinct set of problems. With `refused`, only those
+  // secretObjects entries are refused: the class's other Secrets are synced.
+  private reportProblems(key: string, ref: ObjectRef, problems: Problem[], refused?: string[]): void {
+    const state = this.stateOf(key);
     const text = formatProblems(problems);
-    const before = this.warned.get(key) ?? '';
+    const before = state.warned;
     if (text !== before) {
-      this.warned.set(key, text);
+      state.warned = text;
       if (text !== '') {
-        this.opts.events.emit(ref, 'Warning', 'InvalidSecretProviderClass', `not synced: ${text}`);
-        this.opts.log.warn({ class: key, problems }, 'invalid SecretProviderClass: not synced');
+        const named = refused?.filter((n) => n !== '') ?? [];
+        const what = refused === undefined ? 'not synced' : `${named.length > 0 ? `Secret ${named.join(', ')}` : 'some secretObjects'} not synced (the class's other Secrets are)`;
+        this.opts.events.emit(ref, 'Warning', 'InvalidSecretProviderClass', `${what}: ${text}`);
+        this.opts.log.warn({ class: key, problems, ...(refused ? { secrets: refused } : {}) }, refused ? 'secretObjects entries refused: not synced' : 'invalid SecretProviderClass: not synced');
       } else if (before !== '') {
         this.opts.log.info({ class: key }, 'SecretProviderClass valid again');
       }
     }
-    if (text !== '') this.opts.metrics.syncError(ref.namespace, ref.name, 'invalid');
-    return text === '';
+    if (text !== '') {
+      this.opts.metrics.syncError(ref.namespace, ref.name, 'invalid');
+      // An invalid class reads nothing: it keeps no identity or vault alive.
+      if (refused === undefined) this.release(key);
+    }
   }
 
   // `kept`: the Secrets not written this round, which keep their last good value.
-  private fail(key: string, ref: ObjectRef, failures: Failure[], kept: string[]): void {
+  private fail(key: string, ref: ObjectRef, failures: SyncFailure[], kept: string[]): void {
     if (failures.length === 0) return;
-    this.failing.add(key);
+    this.stateOf(key).failures++;
     for (const reason of new Set(failures.map((f) => f.reason))) this.opts.metrics.syncError(ref.namespace, ref.name, reason);
     const keep = kept.length > 0 ? ` Left unchanged (last good value kept): Secret ${kept.join(', ')}.` : '';
     this.opts.events.emit(ref, 'Warning', 'SyncFailed', `${failures.map((f) => f.message).join('; ')}.${keep}`);
     this.opts.log.warn({ class: key, failures: failures.map((f) => ({ reason: f.reason, message: f.message })), kept }, 'sync failed; last good values kept');
   }
 
-  private recordVersions(key: string, entry: ClassEntry, files: readonly RenderedFile[]): void {
-    const known = new Map(this.versions.get(key) ?? []);
-    let changed = !this.versions.has(key) && files.length > 0;
-    for (const f of files) {
-      if (known.get(f.id) !== f.version) changed = true;
-      known.set(f.id, f.version);
+  private warnRemoved(entry: ClassEntry, removed: string[]): void {
+    if (removed.length === 0) return;
+    const ref: ObjectRef = { apiVersion: SPC_API_VERSION, kind: 'SecretProviderClass', namespace: entry.namespace, name: entry.name, uid: entry.uid };
+    const list = removed.join(', ');
+    this.opts.events.emit(ref, 'Warning', 'SecretObjectRemoved', `secretObjects no longer lists Secret ${list}: it is kept as it is and no longer updated (pods may still use it); it is deleted with this class, or delete it yourself once nothing uses it`);
+    this.opts.log.warn({ class: `${entry.namespace}/${entry.name}`, secrets: removed }, 'secretObjects entry removed: its Secret is kept, no longer updated');
+  }
+
+  private recordVersions(key: string, entry: ClassEntry, versions: ObjectVersions): void {
+    const state = this.stateOf(key);
+    if (state.versions !== undefined && sameVersions(state.versions, versions)) return;
+    state.versions = versions;
+    this.opts.onVersionsChanged?.(entry.namespace, entry.name, versions);
+  }
+
+  // The identity and vault a class reads with; the previous ones are released if it changed.
+  private use(key: string, identity: ReadIdentity, vaultUrl: string): void {
+    const state = this.stateOf(key);
+    const id = identityKey(identity);
+    const vault = new URL(vaultUrl).host.toLowerCase();
+    if (state.identity === id && state.vault === vault) return;
+    this.release(key);
+    state.identity = id;
+    state.vault = vault;
+    let users = this.identityUsers.get(id);
+    if (users === undefined) this.identityUsers.set(id, (users = { identity, classes: new Set(), reads: new Map() }));
+    users.classes.add(key);
+    let vaultUsers = this.vaultUsers.get(vault);
+    if (vaultUsers === undefined) this.vaultUsers.set(vault, (vaultUsers = new Set()));
+    vaultUsers.add(key);
+  }
+
+  // Drops what only this class kept alive: its identity's credential and token, its vault's client.
+  private release(key: string): void {
+    const state = this.state.get(key);
+    const id = state?.identity;
+    const vault = state?.vault;
+    if (state !== undefined) {
+      state.identity = undefined;
+      state.vault = undefined;
     }
-    if (!changed) return;
-    this.versions.set(key, known);
-    this.opts.onVersionsChanged?.(entry.namespace, entry.name, known);
+    const users = id === undefined ? undefined : this.identityUsers.get(id);
+    if (id !== undefined && users !== undefined) {
+      users.classes.delete(key);
+      if (users.classes.size === 0) {
+        this.identityUsers.delete(id);
+        this.opts.identities.forget(users.identity);
+      }
+    }
+    const vaultUsers = vault === undefined ? undefined : this.vaultUsers.get(vault);
+    if (vault !== undefined && vaultUsers !== undefined) {
+      vaultUsers.delete(key);
+      if (vaultUsers.size === 0) {
+        this.vaultUsers.delete(vault);
+        this.opts.keyVault.forget(vault);
+      }
+    }
   }
 
   // A read shared by every class that needs it: one in flight per key; a
   // result serves for half the reader's interval, a failure for a few seconds.
-  private cachedRead<T>(key: string, intervalMs: number, fetch: () => Promise<T>): Promise<ReadOutcome<T>> {
+  private cachedRead(read: KeyVaultRead, vault: VaultReader, intervalMs: number): Promise<ReadResult> {
     const now = this.now();
-    const cached = this.reads.get(key);
-    if (cached !== undefined) {
-      const maxAge = cached.ok ? readMaxAgeMs(intervalMs) : failedReadMaxAgeMs(intervalMs);
-      if (!cached.settled || now - cached.at < maxAge) return cached.promise as Promise<ReadOutcome<T>>;
-    }
-    const entry: CachedRead = { at: now, settled: false, ok: false, promise: Promise.resolve({ ok: false, error: undefined }) };
-    entry.promise = fetch().then(
-      (value) => {
-        Object.assign(entry, { settled: true, ok: true, at: this.now() });
-        return { ok: true as const, value };
-      },
-      (error: unknown) => {
-        Object.assign(entry, { settled: true, ok: false, at: this.now() });
-        return { ok: false as const, error };
-      },
-    );
-    this.reads.set(key, entry);
-    return entry.promise as Promise<ReadOutcome<T>>;
+    // use() has registered the identity before any read of it.
+    const reads = this.identityUsers.get(identityKey(read.identity))?.reads ?? new Map<string, CachedRead>();
+    const cached = reads.get(read.key);
+    if (cached !== undefined && (!cached.settled || now - cached.at < cached.maxAgeMs)) return cached.promise;
+    const entry: CachedRead = { at: now, maxAgeMs: 0, settled: false, promise: Promise.resolve({ ok: false, failure: { reason: 'read', message: '' } }) };
+    const settle = (result: ReadResult): ReadResult => {
+      Object.assign(entry, { settled: true, at: this.now(), maxAgeMs: result.ok ? readMaxAgeMs(intervalMs) : failedReadMaxAgeMs(intervalMs) });
+      return result;
+    };
+    const fetched: Promise<ReadResult> =
+      read.kind === 'get'
+        ? vault.get(read.objectType, read.objectName, read.objectVersion).then((value) => ({ ok: true, kind: 'get', value }))
+        : vault.listVersions(read.objectType, read.objectName).then((value) => ({ ok: true, kind: 'list-versions', value }));
+    entry.promise = fetched.then(settle, (error: unknown) => settle({ ok: false, failure: { reason: (error as { kind?: string } | undefined)?.kind === 'throttled' ? 'throttled' : 'read', message: errMessage(error) } }));
+    reads.set(read.key, entry);
+    return entry.promise;
   }
 
+  // Every settled read past its age serves nobody again.
   private pruneReads(): void {
     const now = this.now();
-    if (now - this.lastPrune < 60_000) return;
+    if (now - this.lastPrune < 10_000) return;
     this.lastPrune = now;
-    // Nothing older than the longest interval in use is ever served again.
-    let longest = this.opts.pollIntervalMs;
-    for (const entry of this.classes.values()) {
-      if (entry.parsed.ok) longest = Math.max(longest, entry.parsed.value.overrides.pollIntervalMs ?? 0);
+    for (const { reads } of this.identityUsers.values()) {
+      for (const [key, read] of reads) if (read.settled && now - read.at >= read.maxAgeMs) reads.delete(key);
     }
-    for (const [key, read] of this.reads) if (read.settled && now - read.at > longest) this.reads.delete(key);
   }
 }
 
-function readFailure(spec: ObjectSpec, error: unknown, version?: string): Failure {
-  const kind = (error as { kind?: string } | undefined)?.kind;
-  const what = `${objectId(spec)}${version ? ` (version ${version})` : ''}`;
-  return { reason: kind === 'throttled' ? 'throttled' : 'read', message: `could not read ${what}: ${errMessage(error)}` };
+function sameVersions(a: ObjectVersions, b: ObjectVersions): boolean {
+  if (a.size !== b.size) return false;
+  for (const [id, version] of a) if (b.get(id) !== version) return false;
+  return true;
 }

@@ -7,10 +7,12 @@
 // it comes from the class object, and no annotation or parameter can name
 // another, so one namespace can never read with another namespace's identity.
 import { ClientAssertionCredential, type AccessToken, type GetTokenOptions, type TokenCredential } from '@azure/identity';
+import type { CloudEnvironment } from '../keyvault/cloud.ts';
+import { diagnoseConnection, tlsFailureHint } from '../keyvault/trust.ts';
 import { KubeError, type KubeClient } from '../kube/client.ts';
 import type { Logger } from '../log.ts';
-import { classIdentity, identityKey, type ReadIdentity } from './secret-data.ts';
-import { ANNOTATION_SERVICE_ACCOUNT, type CloudEnvironment, type ParsedClass } from './spc.ts';
+import { identityKey, type ReadIdentity } from './reads.ts';
+import { ANNOTATION_SERVICE_ACCOUNT } from './spc.ts';
 
 /** The audience Entra requires of a token it exchanges (fixed by Entra). */
 export const TOKEN_EXCHANGE_AUDIENCE = 'api://AzureADTokenExchange';
@@ -84,20 +86,12 @@ export function authorityFor(cloud: CloudEnvironment, configured?: string): { au
 
 /** The token scope of a cloud's Key Vault, e.g. https://vault.azure.net/.default. */
 export function vaultScope(cloud: CloudEnvironment): string {
-  return `https://${cloud.vaultDnsSuffix}/.default`;
+  return `${cloud.vaultResource}/.default`;
 }
 
 /** The Entra subject of a Kubernetes service account. */
 export function serviceAccountSubject(namespace: string, serviceAccount: string): string {
   return `system:serviceaccount:${namespace}:${serviceAccount}`;
-}
-
-/**
- * The identity a class reads with: the service account of its annotation,
- * else the default, always in the class's own namespace.
- */
-export function identityOfClass(parsed: ParsedClass, defaultServiceAccount: string): ReadIdentity {
-  return classIdentity(parsed, defaultServiceAccount);
 }
 
 /** Why an identity cannot be used, before anything is asked of the API server. */
@@ -117,14 +111,18 @@ export function identityProblem(identity: ReadIdentity): string | undefined {
 /**
  * Service-account tokens and Entra credentials, cached: a token per
  * (namespace, service account) until 80% of its life, a credential per
- * (namespace, service account, clientID, tenant, authority) — so MSAL's token
- * cache serves every read of one identity.
+ * (namespace, service account, clientID, tenant) and authority — so MSAL's
+ * token cache serves every read of one identity. forget() drops an identity
+ * once nothing reads with it, and its token once no identity uses it.
  */
 export class WorkloadIdentities {
   private readonly opts: WorkloadIdentityOptions;
   private readonly tokens = new Map<string, CachedToken>();
   private readonly pendingTokens = new Map<string, Promise<string>>();
-  private readonly credentials = new Map<string, TokenCredential>();
+  /** By identity key, then authority host. */
+  private readonly credentials = new Map<string, Map<string, TokenCredential>>();
+  /** The identities of each service account (namespace/name), so its token goes with the last one. */
+  private readonly identitiesOfAccount = new Map<string, Set<string>>();
   private readonly now: () => number;
 
   constructor(opts: WorkloadIdentityOptions) {
@@ -132,23 +130,46 @@ export class WorkloadIdentities {
     this.now = opts.now ?? Date.now;
   }
 
-  /** The credential of a class: its namespace's service account exchanged for its clientID. */
-  credentialForClass(parsed: ParsedClass, defaultServiceAccount: string): { identity: ReadIdentity; credential: TokenCredential } {
-    const identity = identityOfClass(parsed, defaultServiceAccount);
-    return { identity, credential: this.credentialFor(identity, parsed.cloud) };
-  }
-
+  /** The credential of an identity: its namespace's service account exchanged for its clientID. */
   credentialFor(identity: ReadIdentity, cloud: CloudEnvironment): TokenCredential {
     const problem = identityProblem(identity);
     if (problem !== undefined) throw new IdentityError('invalid', problem);
     const authority = authorityFor(cloud, this.opts.authorityHost);
-    const key = `${identityKey(identity)}|${authority.authorityHost}`;
-    let credential = this.credentials.get(key);
+    const key = identityKey(identity);
+    let byAuthority = this.credentials.get(key);
+    if (byAuthority === undefined) {
+      this.credentials.set(key, (byAuthority = new Map()));
+      const account = `${identity.namespace}/${identity.serviceAccount}`;
+      let identities = this.identitiesOfAccount.get(account);
+      if (identities === undefined) this.identitiesOfAccount.set(account, (identities = new Set()));
+      identities.add(key);
+    }
+    let credential = byAuthority.get(authority.authorityHost);
     if (credential === undefined) {
       credential = this.createCredential(identity, authority);
-      this.credentials.set(key, credential);
+      byAuthority.set(authority.authorityHost, credential);
     }
     return credential;
+  }
+
+  /** Drops an identity's credentials (and MSAL's tokens in them), and its service account's token if no other identity uses it. */
+  forget(identity: ReadIdentity): void {
+    const key = identityKey(identity);
+    if (!this.credentials.delete(key)) return;
+    const account = `${identity.namespace}/${identity.serviceAccount}`;
+    const identities = this.identitiesOfAccount.get(account);
+    identities?.delete(key);
+    if (identities === undefined || identities.size === 0) {
+      this.identitiesOfAccount.delete(account);
+      this.tokens.delete(account);
+    }
+  }
+
+  /** Entries held: for the cache metrics and the memory tests. */
+  get size(): { credentials: number; tokens: number } {
+    let credentials = 0;
+    for (const byAuthority of this.credentials.values()) credentials += byAuthority.size;
+    return { credentials, tokens: this.tokens.size };
   }
 
   /** A TokenRequest token of `serviceAccount` in `namespace`, audience api://AzureADTokenExchange, cached. */
@@ -162,12 +183,6 @@ export class WorkloadIdentities {
       this.pendingTokens.set(key, pending);
     }
     return pending;
-  }
-
-  /** Forgets cached tokens and credentials (e.g. when a class's service account is recreated). */
-  clear(): void {
-    this.tokens.clear();
-    this.credentials.clear();
   }
 
   private async requestToken(namespace: string, serviceAccount: string): Promise<string> {
@@ -185,7 +200,8 @@ export class WorkloadIdentities {
     const token = response.status?.token;
     if (!token) throw new IdentityError('token-request-failed', `the API server returned no token for service account ${serviceAccount} in namespace ${namespace}`);
     const expiresAt = Date.parse(response.status?.expirationTimestamp ?? '') || requestedAt + expirationSeconds * 1000;
-    this.tokens.set(`${namespace}/${serviceAccount}`, { token, refreshAt: requestedAt + 0.8 * (expiresAt - requestedAt) });
+    // Kept only while an identity of this account is (it may have been forgotten meanwhile).
+    if (this.identitiesOfAccount.has(`${namespace}/${serviceAccount}`)) this.tokens.set(`${namespace}/${serviceAccount}`, { token, refreshAt: requestedAt + 0.8 * (expiresAt - requestedAt) });
     this.opts.log.debug({ namespace, serviceAccount, expiresAt: new Date(expiresAt).toISOString() }, 'service-account token issued for the workload identity exchange');
     return token;
   }
@@ -216,7 +232,10 @@ export class WorkloadIdentities {
           return await inner.getToken(scopes, options);
         } catch (err) {
           if (assertionError instanceof IdentityError) throw assertionError;
-          throw exchangeError(err, { clientID, tenantId, subject, authorityHost: authority.authorityHost });
+          // MSAL reports a failed connection (network_error, or a proxy's refusal as client_error,
+          // server_error, endpoints_resolution_error) without its cause: find it, unless Entra refused.
+          const cause = /AADSTS\d+/.test(errorText(err)) ? undefined : await diagnoseConnection(authority.authorityHost);
+          throw exchangeError(err, { clientID, tenantId, subject, authorityHost: authority.authorityHost, cause });
         }
       },
     };
@@ -233,14 +252,34 @@ function tokenRequestError(err: unknown, namespace: string, serviceAccount: stri
   return new IdentityError('token-request-failed', `TokenRequest for service account ${serviceAccount} in namespace ${namespace} failed: ${(err as Error).message}`);
 }
 
-function exchangeError(err: unknown, ctx: { clientID: string; tenantId: string; subject: string; authorityHost: string }): IdentityError {
+function exchangeError(err: unknown, ctx: { clientID: string; tenantId: string; subject: string; authorityHost: string; cause?: { message: string; tls: boolean } | undefined }): IdentityError {
   const text = errorText(err);
-  const aadsts = /AADSTS\d+[^\n]*/.exec(text)?.[0];
-  if (aadsts !== undefined) {
-    const description = aadsts.replace(/\s*Trace ID:.*$/, '');
-    return new IdentityError('federation-rejected', `federated credential rejected: Entra refused to exchange the token of ${ctx.subject} for client ID ${ctx.clientID} in tenant ${ctx.tenantId}: ${description} — add a federated identity credential for subject ${ctx.subject} (issuer: the cluster's service-account issuer, audience ${TOKEN_EXCHANGE_AUDIENCE}) to that app, or set the class's clientID to an app that has one`);
+  const aadsts = /AADSTS(\d+)[^\n|]*/.exec(text);
+  if (aadsts !== null) {
+    const description = aadsts[0].replace(/\s*Trace ID:.*$/, '').trim();
+    return new IdentityError('federation-rejected', `federated credential rejected: Entra refused to exchange the token of ${ctx.subject} for client ID ${ctx.clientID} in tenant ${ctx.tenantId}: ${description} — ${refusalAdvice(aadsts[1] ?? '', description, ctx)}`);
   }
-  return new IdentityError('authority-unreachable', `could not get a token from ${ctx.authorityHost} for client ID ${ctx.clientID} in tenant ${ctx.tenantId} (${ctx.subject}): ${text.split('\n')[0]}`);
+  const host = new URL(ctx.authorityHost).host;
+  const cause = ctx.cause;
+  const what = cause?.message ?? (text.split('\n')[0] ?? '').split(' | ')[0];
+  const why = tlsFailureHint(err, host) ?? (cause?.tls ? cause.message : `${what} — Entra did not answer as expected: check that ${host} is reachable from the controller (egress proxy, firewall); the class is retried with backoff`);
+  return new IdentityError('authority-unreachable', `could not get a token from ${ctx.authorityHost} for client ID ${ctx.clientID} in tenant ${ctx.tenantId} (${ctx.subject}): ${why}`);
+}
+
+// What to do about an Entra refusal, by its AADSTS code (and, for the federation
+// code Entra uses for several causes, by what its description says).
+function refusalAdvice(code: string, description: string, ctx: { clientID: string; tenantId: string; subject: string }): string {
+  const timing = /expired|not yet valid|valid time range|lifetime/i.test(description);
+  if (code === '700024' || (code === '700213' && timing)) {
+    return 'the service-account token was judged outside its lifetime: check that the clocks of the cluster and of Entra agree';
+  }
+  if (code === '500011') return 'Entra does not know the Key Vault resource of the class\'s cloud: check the cloud (cloudName, or the resourceIdentifiers.keyVault of its environment file)';
+  if (code === '700016') return `no application with client ID ${ctx.clientID} in tenant ${ctx.tenantId}: check the class's clientID and tenantId`;
+  if (code === '90002' || code === '90023') return `tenant ${ctx.tenantId} is not known to Entra: check the class's tenantId`;
+  if (code === '700213' || code === '70021' || code === '70025') {
+    return `add a federated identity credential for subject ${ctx.subject} (issuer: the cluster's service-account issuer, audience ${TOKEN_EXCHANGE_AUDIENCE}) to that app, or set the class's clientID to an app that has one`;
+  }
+  return `check the app registration of client ID ${ctx.clientID} and its federated identity credential for ${ctx.subject}`;
 }
 
 // The message of an error and of its causes: MSAL and @azure/identity wrap.

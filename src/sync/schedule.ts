@@ -37,3 +37,16 @@ export function readMaxAgeMs(intervalMs: number): number {
 export function failedReadMaxAgeMs(intervalMs: number): number {
   return Math.min(intervalMs / 2, 5_000);
 }
+
+/**
+ * When a class that failed `failures` times in a row is tried again: soon at
+ * first (5 s, or its interval if shorter), doubling each time, and never less
+ * often than every max(interval, 1 min) — so a short outage heals quickly and
+ * a long one is not hammered. Jitter spreads classes that failed together.
+ */
+export function failureRetryDelayMs(failures: number, intervalMs: number, random: () => number = Math.random): number {
+  const base = Math.min(intervalMs, 5_000);
+  const cap = Math.max(intervalMs, 60_000);
+  const delay = Math.min(cap, base * 2 ** Math.min(Math.max(failures, 1) - 1, 30));
+  return delay * (1 + 0.2 * random());
+}

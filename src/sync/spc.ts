@@ -8,6 +8,8 @@ import { isMap, isScalar, isSeq, parseDocument, type Node, type Scalar } from 'y
 import { posix } from 'node:path';
 import { DURATION_BOUNDS } from '../config.ts';
 import { parseBoundedDuration } from '../core/duration.ts';
+import { PUBLIC_CLOUD_CATALOG, resolveCloud, type CloudCatalog, type CloudEnvironment } from '../keyvault/cloud.ts';
+import type { ObjectType } from '../keyvault/objects.ts';
 
 export const SPC_GROUP = 'secrets-store.csi.x-k8s.io';
 export const SPC_API_VERSION = `${SPC_GROUP}/v1`;
@@ -55,7 +57,6 @@ export interface SecretObjectInput {
   data?: Array<{ objectName?: string; key?: string }>;
 }
 
-export type ObjectType = 'secret' | 'key' | 'cert';
 export type ObjectFormat = 'pem' | 'pfx';
 export type ObjectEncoding = 'utf-8' | 'hex' | 'base64';
 
@@ -75,8 +76,9 @@ export interface ObjectSpec {
   /** Octal permission string as written (e.g. "0644"), '' when unset. */
   filePermission: string;
   /**
-   * Files this object always writes: `<alias>`, or `<alias>/0` … `<alias>/<N-1>`
-   * with a version history of N ≥ 2 (at most N; fewer when fewer versions exist).
+   * Files this object always writes: `<alias>`, or `<alias>/0` … `<alias>/<N>`
+   * with a version history of N ≥ 2 (at most N + 1, as the provider writes
+   * them; fewer when fewer versions exist).
    */
   fileNames: string[];
   /**
@@ -93,14 +95,6 @@ export interface SecretObjectSpec {
   labels: Record<string, string>;
   annotations: Record<string, string>;
   data: Array<{ objectName: string; key: string }>;
-}
-
-export interface CloudEnvironment {
-  /** Canonical name, e.g. AzurePublicCloud. */
-  name: string;
-  vaultDnsSuffix: string;
-  /** Microsoft Entra authority host for the token exchange. */
-  authorityHost: string;
 }
 
 export interface ClassOverrides {
@@ -125,16 +119,21 @@ export interface ParsedClass {
   usePodIdentity: boolean;
   useVMManagedIdentity: boolean;
   objects: ObjectSpec[];
+  /** The secretObjects entries that can be written. */
   secretObjects: SecretObjectSpec[];
+  /**
+   * Entries refused on their own, as the driver refuses them (an empty type, a
+   * file no object writes, …): their Secrets are not written, the others are.
+   */
+  refusedSecretObjects: RefusedSecretObject[];
   overrides: ClassOverrides;
 }
 
-// Keyed by the upper-cased name, as go-autorest's EnvironmentFromName matches.
-const CLOUDS: ReadonlyMap<string, CloudEnvironment> = new Map([
-  ['AZUREPUBLICCLOUD', { name: 'AzurePublicCloud', vaultDnsSuffix: 'vault.azure.net', authorityHost: 'https://login.microsoftonline.com/' }],
-  ['AZUREUSGOVERNMENTCLOUD', { name: 'AzureUSGovernmentCloud', vaultDnsSuffix: 'vault.usgovcloudapi.net', authorityHost: 'https://login.microsoftonline.us/' }],
-  ['AZURECHINACLOUD', { name: 'AzureChinaCloud', vaultDnsSuffix: 'vault.azure.cn', authorityHost: 'https://login.chinacloudapi.cn/' }],
-]);
+export interface RefusedSecretObject {
+  /** '' when the name itself is what is wrong. */
+  secretName: string;
+  problems: Problem[];
+}
 
 const OBJECT_TYPES: readonly ObjectType[] = ['secret', 'key', 'cert'];
 const KNOWN_OBJECT_FIELDS = new Set([
@@ -146,7 +145,44 @@ const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[
 const SECRET_DATA_KEY = /^[-._a-zA-Z0-9]+$/;
 const TLS_KEYS = new Set(['tls.key', 'tls.crt']);
 
-export function parseSecretProviderClass(input: unknown): Result<ParsedClass> {
+/**
+ * The Secret types a class may ask for: Kubernetes' own types that only hold
+ * data, and any type outside the Kubernetes domains (a type of your own, such
+ * as example.com/api-key). Every other kubernetes.io or k8s.io type is refused,
+ * because Kubernetes acts on Secrets of such types: the token controller fills
+ * a kubernetes.io/service-account-token with a token of the service account
+ * its annotation names, and the API server accepts a
+ * bootstrap.kubernetes.io/token as a credential. A class author must not get
+ * through the controller a credential their own RBAC does not give them.
+ */
+export const DATA_SECRET_TYPES: readonly string[] = [
+  'Opaque',
+  'kubernetes.io/basic-auth',
+  'kubernetes.io/ssh-auth',
+  'kubernetes.io/tls',
+  'kubernetes.io/dockercfg',
+  'kubernetes.io/dockerconfigjson',
+];
+
+/** Why a class may not write a Secret of this type; undefined when it may. */
+export function secretTypeProblem(type: string): string | undefined {
+  if (DATA_SECRET_TYPES.includes(type)) return undefined;
+  const slash = type.indexOf('/');
+  const domain = slash < 0 ? '' : type.slice(0, slash).toLowerCase();
+  const reserved = ['kubernetes.io', 'k8s.io'].some((d) => domain === d || domain.endsWith(`.${d}`));
+  if (!reserved) return undefined;
+  const why = type === 'kubernetes.io/service-account-token'
+    ? 'Kubernetes would put a service account token into it'
+    : type === 'bootstrap.kubernetes.io/token' ? 'the API server would accept it as a credential' : 'Kubernetes reserves the types of its domains and may act on them';
+  return `"${type}" is not allowed (${why}): use one of ${DATA_SECRET_TYPES.join(', ')}, or a type outside the kubernetes.io and k8s.io domains`;
+}
+
+export interface ParseOptions {
+  /** The clouds a class can name (default: the built-in ones, AzurePublicCloud when none is named). */
+  clouds?: CloudCatalog;
+}
+
+export function parseSecretProviderClass(input: unknown, options: ParseOptions = {}): Result<ParsedClass> {
   const problems: Problem[] = [];
   const add = (field: string, message: string): void => {
     problems.push({ field, message });
@@ -190,14 +226,9 @@ export function parseSecretProviderClass(input: unknown): Result<ParsedClass> {
     add('spec.parameters.keyvaultName', `"${keyvaultName}" is not a vault name: use 3 to 24 characters of letters, digits and "-"`);
   }
 
-  const cloudName = parameters.get('cloudName') ?? '';
-  const cloud = CLOUDS.get((cloudName === '' ? 'AzurePublicCloud' : cloudName).toUpperCase());
-  if (cloud === undefined) {
-    add('spec.parameters.cloudName', `"${cloudName}" is not supported: use AzurePublicCloud (the default), AzureUSGovernmentCloud or AzureChinaCloud`);
-  }
-  if ((parameters.get('cloudEnvFileName') ?? '') !== '') {
-    add('spec.parameters.cloudEnvFileName', 'custom cloud environments are not supported: remove it and set cloudName');
-  }
+  const resolved = resolveCloud(options.clouds ?? PUBLIC_CLOUD_CATALOG, parameters.get('cloudName') ?? '', parameters.get('cloudEnvFileName') ?? '');
+  const cloud = resolved.ok ? resolved.cloud : undefined;
+  if (!resolved.ok) add(`spec.parameters.${resolved.field}`, resolved.message);
 
   // The provider reads tenantID first and falls back to the older tenantId.
   const tenantId = parameters.get('tenantID') || parameters.get('tenantId') || '';
@@ -215,9 +246,10 @@ export function parseSecretProviderClass(input: unknown): Result<ParsedClass> {
   const objects = objectsResult.ok ? objectsResult.value : [];
   if (!objectsResult.ok) problems.push(...objectsResult.problems);
 
-  const secretObjects = parseSecretObjects(spec.secretObjects, objects, objectsResult.ok, add);
+  const { secretObjects, refused } = parseSecretObjects(spec.secretObjects, objects, objectsResult.ok, add);
 
-  if (problems.length > 0 || cloud === undefined) return { ok: false, problems };
+  // A class refused as a whole reports its entries' problems too, so that one round of fixes is enough.
+  if (problems.length > 0 || cloud === undefined) return { ok: false, problems: [...problems, ...refused.flatMap((r) => r.problems)] };
   return {
     ok: true,
     value: {
@@ -233,6 +265,7 @@ export function parseSecretProviderClass(input: unknown): Result<ParsedClass> {
       useVMManagedIdentity,
       objects,
       secretObjects,
+      refusedSecretObjects: refused,
       overrides,
     },
   };
@@ -387,11 +420,12 @@ function parseObjectEntry(
   if (rawFormat !== '') {
     if (rawFormat !== 'pem' && rawFormat !== 'pfx') {
       fail('objectFormat', `"${fields.get('objectFormat')}" is not one of pem, pfx`);
-    } else if (rawFormat === 'pfx' && objectType !== 'secret') {
+    } else if (fields.get('objectFormat') === 'pfx' && objectType !== 'secret') {
       fail('objectFormat', 'pfx is only available with objectType secret (Key Vault returns the PFX only through the secret)');
-    } else {
+    } else if (objectType === 'secret') {
       objectFormat = rawFormat;
     }
+    // Otherwise the provider's check, which is case-sensitive, lets "PFX" through on a key or cert, and ignores it.
   }
 
   let objectEncoding: ObjectEncoding = 'utf-8';
@@ -413,13 +447,15 @@ function parseObjectEntry(
 
   const rawAlias = fields.get('objectAlias') || objectName;
   const aliasField = fields.get('objectAlias') ? 'objectAlias' : 'objectName';
-  const aliasProblem = rawAlias === '' ? undefined : fileNameProblem(rawAlias);
+  const aliasProblem = rawAlias === '' ? undefined : fileNameProblem(rawAlias, objectVersionHistory > 1);
   if (aliasProblem !== undefined) fail(aliasField, `"${rawAlias}" ${aliasProblem}`);
   const objectAlias = cleanFileName(rawAlias);
 
   if (!ok) return undefined;
+  // The provider takes one version more than objectVersionHistory asks for (its loop stops
+  // after index N, not before it): <alias>/0 … <alias>/<N>, and so do we.
   const fileNames = objectVersionHistory > 1
-    ? Array.from({ length: objectVersionHistory }, (_, i) => historyFileName(objectAlias, i))
+    ? Array.from({ length: objectVersionHistory + 1 }, (_, i) => historyFileName(objectAlias, i))
     : [objectAlias];
   return {
     index,
@@ -450,18 +486,24 @@ export function objectId(spec: Pick<ObjectSpec, 'objectType' | 'objectName'>, hi
   return historyIndex === undefined ? base : `${base}/${historyIndex}`;
 }
 
-// Mirrors the provider's validateFileName: the name is joined to the mount
-// path, so it must stay inside it. The provider also rejects any "..".
-function fileNameProblem(name: string): string | undefined {
+// The provider's validateFileName (relative, no "..") and the driver's
+// checks on each file it writes: a clean path (filepath.Clean leaves it as it
+// is, so no "./a", "a/" or "a//b"), elements of at most 255 characters, at
+// most 4096 in all. A history's files are <alias>/<index>, joined by the
+// provider, which cleans them: there an unclean alias is taken, as cleaned.
+function fileNameProblem(name: string, joined: boolean): string | undefined {
   if (name.startsWith('/')) return 'must be a relative path, not an absolute one';
   if (name.includes('..')) return 'must not contain ".."';
   if (name.includes('\0')) return 'must not contain a NUL character';
-  if (cleanFileName(name) === '.') return 'does not name a file';
+  const cleaned = cleanFileName(name);
+  if (cleaned === '.') return 'does not name a file';
+  if (!joined && cleaned !== name) return `is not a clean path, which the driver refuses: write "${cleaned}"`;
+  if (cleaned.split('/').some((part) => part.length > 255)) return 'has a path element longer than 255 characters';
+  if (cleaned.length > 4090) return 'is longer than the driver allows (4096 characters with its suffixes)';
   return undefined;
 }
 
-// The driver's atomic writer keys files by their cleaned path, so "./a" and
-// "a/" land as "a"; secretObjects refer to files by that cleaned name.
+// Go's filepath.Clean for a relative path without "..": "./a", "a/" and "a//b" become "a", "a" and "a/b".
 function cleanFileName(name: string): string {
   const cleaned = posix.normalize(name).replace(/\/+$/, '');
   return cleaned === '' ? '.' : cleaned;
@@ -496,16 +538,24 @@ function checkFileNameConflicts(
   }
 }
 
+/**
+ * The secretObjects entries, each checked on its own as the driver checks
+ * them: an entry it would refuse (no type, a file no object writes, a key a
+ * TLS Secret cannot hold, …) is refused alone and the others are written, as
+ * the driver syncs the others. Only a secretObjects that is not a list is a
+ * problem of the class.
+ */
 function parseSecretObjects(
   input: unknown,
   objects: readonly ObjectSpec[],
   objectsOk: boolean,
-  add: (field: string, message: string) => void,
-): SecretObjectSpec[] {
-  if (input === undefined || input === null) return [];
+  addToClass: (field: string, message: string) => void,
+): { secretObjects: SecretObjectSpec[]; refused: RefusedSecretObject[] } {
+  const out: { secretObjects: SecretObjectSpec[]; refused: RefusedSecretObject[] } = { secretObjects: [], refused: [] };
+  if (input === undefined || input === null) return out;
   if (!Array.isArray(input)) {
-    add('spec.secretObjects', 'must be a list');
-    return [];
+    addToClass('spec.secretObjects', 'must be a list');
+    return out;
   }
   const files = new Set<string>();
   for (const spec of objects) {
@@ -513,12 +563,15 @@ function parseSecretObjects(
     for (const f of spec.certKeyFileNames) files.add(f);
   }
 
-  const result: SecretObjectSpec[] = [];
   const seenNames = new Map<string, number>();
   input.forEach((raw: unknown, i) => {
     const at = `spec.secretObjects[${i}]`;
+    const problems: Problem[] = [];
+    const add = (field: string, message: string): void => {
+      problems.push({ field, message });
+    };
     if (!isRecord(raw)) {
-      add(at, 'must be a mapping with secretName, type and data');
+      out.refused.push({ secretName: '', problems: [{ field: at, message: 'must be a mapping with secretName, type and data' }] });
       return;
     }
     const so = raw as SecretObjectInput;
@@ -532,7 +585,16 @@ function parseSecretObjects(
     } else {
       seenNames.set(secretName, i);
     }
-    const type = typeof so.type === 'string' && so.type.trim() !== '' ? so.type.trim() : 'Opaque';
+    // The driver refuses an entry whose type is missing or empty (its default to Opaque is
+    // never reached for one); blanks pass its check and are trimmed to "", which it writes as Opaque.
+    let type = 'Opaque';
+    if (typeof so.type !== 'string' || so.type === '') {
+      add(`${at}.type`, 'required: the type of the Secret, e.g. Opaque or kubernetes.io/tls (the CSI driver refuses an entry without one, too)');
+    } else {
+      type = so.type.trim() || 'Opaque';
+      const typeProblem = secretTypeProblem(type);
+      if (typeProblem !== undefined) add(`${at}.type`, typeProblem);
+    }
     const labels = readStringMap(so.labels, `${at}.labels`, add);
     const annotations = readStringMap(so.annotations, `${at}.annotations`, add);
 
@@ -569,9 +631,10 @@ function parseSecretObjects(
         data.push({ objectName, key });
       });
     }
-    result.push({ secretName, type, labels, annotations, data });
+    if (problems.length > 0) out.refused.push({ secretName, problems });
+    else out.secretObjects.push({ secretName, type, labels, annotations, data });
   });
-  return result;
+  return out;
 }
 
 function parseOverrides(

@@ -27,7 +27,7 @@ export interface ControllerProcessOptions {
   kubeconfig?: string;
   /** The command line before `run` (default: this Node binary and src/cli/main.ts). */
   command?: string[];
-  env?: NodeJS.ProcessEnv;
+  env?: Record<string, string | undefined>;
 }
 
 let started = 0;
@@ -43,7 +43,8 @@ export async function startControllerProcess(env: TestEnv, opts: ControllerProce
     command: command!,
     args,
     dir: env.dir,
-    env: { ...process.env, POD_NAME: opts.identity, ...opts.env },
+    // A variable given as undefined is removed from what the process inherits.
+    env: Object.fromEntries(Object.entries({ ...process.env, POD_NAME: opts.identity, ...opts.env }).filter(([, v]) => v !== undefined)),
   });
   const logs = async (): Promise<Record<string, unknown>[]> => {
     let text = '';

@@ -6,14 +6,16 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, it } from 'node:test';
+import { after, afterEach, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { ANNOTATIONS } from '../../src/reloader/annotations.ts';
 import { CHART_CRDS_DIR, CHART_DIR, chartCrdFiles, MANIFESTS_DIR, renderManifests } from '../../scripts/render-manifests.ts';
 import { helm, renderChart, runHelm, serverSideApply, type KubeObject } from '../helpers/chart.ts';
 import { MAIN_TS, startControllerProcess, waitReady, type ControllerProcess } from '../helpers/controller.ts';
 import { createNamespace, eventually, serviceAccountClient, testEnv } from '../helpers/env.ts';
+import { testAzure } from '../helpers/azure.ts';
 import { eventsFor } from '../helpers/reloader.ts';
+import { applyClass, federatedNamespace, getSecret, secretData, syncClass, vaultName } from '../helpers/sync.ts';
 import { createDeployment, deployment, getDeployment, putSecret, replicaSetsOf, waitRolledOut } from '../helpers/workloads.ts';
 
 const run = promisify(execFile);
@@ -89,6 +91,14 @@ describe('helm chart', () => {
       },
       { mode: 'reloader' },
       { mode: 'sync' },
+      {
+        namespaces: ['a', 'b'],
+        'sync.namespaces': ['a'],
+        'sync.cloudName': 'AzureChinaCloud',
+        'sync.cloudEnvFiles': [{ path: '/etc/kubernetes/azurestackcloud.json', environment: { keyVaultDNSSuffix: 'vault.local.azurestack.external', activeDirectoryEndpoint: 'https://login.local.azurestack.external/' } }],
+        'sync.caBundle': '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
+        'sync.proxy': { httpsProxy: 'http://proxy.example:3128', noProxy: '.svc,10.0.0.1' },
+      },
     ];
     await Promise.all(variants.map(async (values) => {
       const args: string[] = find(await renderChart({ namespace: 'kvr', values }), 'Deployment').spec.template.spec.containers[0].args;
@@ -242,6 +252,25 @@ describe('helm chart', () => {
     assert.ok(!none.some((o) => /Role/.test(o.kind)), 'rbac.create=false renders no RBAC');
   });
 
+  it('with sync.namespaces the sync engine\'s grants leave the ClusterRole for a Role in each of those namespaces, in every RBAC shape', async () => {
+    const cluster = await renderChart({ release: 'kvr', namespace: 'sys', values: { 'sync.namespaces': ['a', 'b'] } });
+    assert.deepEqual(grants(find(cluster, 'ClusterRole').rules), [...RELOADER_GRANTS].sort(), 'the ClusterRole keeps the reloader\'s grants only');
+    const syncRoles = cluster.filter((o) => o.kind === 'Role' && o.metadata.name === 'kvr-keyvault-reloader-sync');
+    assert.deepEqual(syncRoles.map((r) => r.metadata.namespace).sort(), ['a', 'b']);
+    for (const r of syncRoles) assert.deepEqual(grants(r.rules), [...SYNC_GRANTS].sort());
+    assert.ok(find(cluster, 'Deployment').spec.template.spec.containers[0].args.includes('--sync-namespaces=a,b'));
+
+    const syncOnly = await renderChart({ release: 'kvr', namespace: 'sys', values: { mode: 'sync', 'sync.namespaces': ['a'] } });
+    assert.ok(!syncOnly.some((o) => o.kind.startsWith('Cluster')), 'mode sync with sync.namespaces grants nothing cluster-wide');
+
+    const namespaced = await renderChart({ release: 'kvr', namespace: 'sys', values: { 'rbac.namespaced': true, namespaces: ['a', 'b'], 'sync.namespaces': ['b'] } });
+    const role = (ns: string) => grants(namespaced.find((o) => o.kind === 'Role' && o.metadata.name === 'kvr-keyvault-reloader' && o.metadata.namespace === ns)!.rules);
+    assert.deepEqual(role('a'), [...RELOADER_GRANTS].sort());
+    assert.deepEqual(role('b'), union(RELOADER_GRANTS, SYNC_GRANTS));
+    await assert.rejects(runHelm(['template', CHART_DIR, '--set', 'namespaces={a}', '--set', 'sync.namespaces={b}']), /sync\.namespaces: b is not in namespaces/);
+    await assert.rejects(runHelm(['template', CHART_DIR, '--set', 'mode=reloader', '--set', 'sync.namespaces={b}']), /sync\.namespaces needs mode all or sync/);
+  });
+
   it("in mode sync the chart's RBAC lets the controller request tokens for the named sync service account only, and write Secrets only in watched namespaces", async () => {
     const env = await testEnv();
     const sys = await createNamespace(env.client, 'sync-sys');
@@ -309,6 +338,61 @@ describe('helm chart', () => {
     const lease = await env.client.request('GET', `/apis/coordination.k8s.io/v1/namespaces/${sys}/leases/keyvault-reloader`);
     assert.equal(lease.spec.holderIdentity, 'rbac');
     await env.client.request('GET', `/api/v1/namespaces/${sys}/secrets/keyvault-reloader-digest-key`);
+    const problems = (await controller.logs()).filter((l) => /forbidden|403/i.test(JSON.stringify(l)) || ['warn', 'error', 'fatal'].includes(String(l['level'])));
+    assert.deepEqual(problems, [], 'no warnings, no errors, nothing forbidden');
+  });
+
+  it("mode all on nothing but the chart's RBAC (the reloader cluster-wide, the sync engine in sync.namespaces only): a vault rotation updates the synced Secret and rolls the Deployment that uses it, nothing is forbidden, and no Secret can be written outside sync.namespaces", async () => {
+    const env = await testEnv();
+    const azure = await testAzure();
+    const sys = await createNamespace(env.client, 'kvr-all-sys');
+    const { ns: apps, clientID } = await federatedNamespace(env, azure, 'kvr-all-apps');
+    const other = await createNamespace(env.client, 'kvr-all-other');
+    const release = `kvr-${apps.slice(-6)}`;
+    const objects = await renderChart({ release, namespace: sys, values: { mode: 'all', namespaces: [apps, other], 'sync.namespaces': [apps] } });
+    const rbac = objects.filter((o) => ['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind));
+    assert.deepEqual(rbac.map((o) => `${o.kind}/${o.metadata.namespace ?? ''}`).sort(), [
+      'ClusterRole/', 'ClusterRoleBinding/', `Role/${apps}`, `Role/${sys}`, `RoleBinding/${apps}`, `RoleBinding/${sys}`, `ServiceAccount/${sys}`,
+    ].sort());
+    await serverSideApply(env.client, rbac, { dryRun: false });
+    after(async () => {
+      for (const o of rbac.filter((x) => x.kind.startsWith('Cluster'))) await env.client.request('DELETE', `/apis/rbac.authorization.k8s.io/v1/${o.kind === 'ClusterRole' ? 'clusterroles' : 'clusterrolebindings'}/${o.metadata.name}`);
+    });
+    const sa = find(objects, 'ServiceAccount').metadata.name;
+    const { kubeconfig, client: asController } = await serviceAccountClient(env, sys, sa);
+
+    const vault = vaultName('chart-all');
+    await azure.admin.vault(vault).secrets.setSecret('db-password', 'v1');
+    const cls = (name: string) => syncClass(name, { vault, clientID, tenantId: azure.tenantId, objects: ['objectName: db-password\nobjectType: secret'], secretObjects: [{ secretName: 'db', type: 'Opaque', data: [{ objectName: 'db-password', key: 'password' }] }] });
+    await applyClass(env.client, apps, cls('app'));
+    await applyClass(env.client, other, cls('elsewhere'));
+    await createDeployment(env.client, apps, deployment('app', {
+      replicas: 1,
+      annotations: { [ANNOTATIONS.auto]: 'true' },
+      pod: { containers: [{ name: 'app', image: 'example.invalid/app:1', env: [{ name: 'P', valueFrom: { secretKeyRef: { name: 'db', key: 'password' } } }] }] },
+    }));
+
+    const container = find(objects, 'Deployment').spec.template.spec.containers[0];
+    assert.ok(container.args.includes(`--namespaces=${apps},${other}`) && container.args.includes(`--sync-namespaces=${apps}`) && container.args.includes('--mode=all'));
+    const controller = await startControllerProcess(env, {
+      identity: 'rbac-all',
+      kubeconfig,
+      args: ['--mode', 'all', '--namespaces', `${apps},${other}`, '--sync-namespaces', apps, '--settle', '1s', '--lease-duration', '4s', '--renew-deadline', '3s', '--retry-period', '1s'],
+      env: { POD_NAMESPACE: sys },
+    });
+    started.push(controller);
+    await waitReady(controller);
+    await secretData(env.client, apps, 'db', (d) => d['password']?.toString() === 'v1');
+    await waitRolledOut(env.client, apps, 'app');
+    await eventually('a baseline on the Deployment', async () => (await getDeployment(env.client, apps, 'app')).metadata?.annotations?.[ANNOTATIONS.baseline]);
+    await azure.admin.vault(vault).secrets.setSecret('db-password', 'v2');
+    await secretData(env.client, apps, 'db', (d) => d['password']?.toString() === 'v2');
+    await waitRolledOut(env.client, apps, 'app', { replicaSets: 2 });
+
+    // Outside sync.namespaces: not synced by the engine, and not writable with its RBAC either.
+    assert.equal(await getSecret(env.client, other, 'db'), undefined);
+    await assert.rejects(asController.request('POST', `/api/v1/namespaces/${other}/secrets`, { body: { metadata: { name: 'x' } } }), /403/);
+    await assert.rejects(asController.request('POST', `/api/v1/namespaces/${other}/serviceaccounts/default/token`, { body: { spec: { audiences: ['api://AzureADTokenExchange'] } } }), /403/);
     const problems = (await controller.logs()).filter((l) => /forbidden|403/i.test(JSON.stringify(l)) || ['warn', 'error', 'fatal'].includes(String(l['level'])));
     assert.deepEqual(problems, [], 'no warnings, no errors, nothing forbidden');
   });

@@ -13,7 +13,7 @@ import { kubeconfigYaml } from '../../src/localenv/cluster.ts';
 import { startFaultProxy, type FaultProxy } from '../../src/localenv/fault-proxy.ts';
 import { issueServingCert, pkiFiles } from '../../src/localenv/pki.ts';
 import { createLogger } from '../../src/log.ts';
-import type { RenderedFile } from '../../src/sync/render.ts';
+import type { RenderedFile } from '../../src/sync/render/object.ts';
 import { buildSecrets, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../src/sync/secret-data.ts';
 import { SecretWriter, type SecretWriteResult } from '../../src/sync/secret-writer.ts';
 import { parseSecretProviderClass, SPC_API_VERSION, type ParsedClass } from '../../src/sync/spc.ts';
@@ -47,7 +47,8 @@ async function createClass(client: KubeClient, ns: string, name: string, secretO
           clientID: '00000000-0000-0000-0000-00000000c1a5',
           objects: 'array:\n  - |\n    objectName: db-password\n    objectType: secret\n  - |\n    objectName: api-key\n    objectType: secret\n',
         },
-        secretObjects,
+        // A type, as the driver requires of every entry (the tests here are about other things).
+        secretObjects: secretObjects.map((so) => ({ type: 'Opaque', ...so })),
       },
     },
   });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { makeKeyring } from '../../src/reloader/digest.ts';
-import { mountedInput, projectPod, projectPodStatus, projectReplicaSet } from '../../src/reloader/mounted.ts';
+import { classInput, mountedInput, projectPod, projectPodStatus, projectReplicaSet, syncedInput } from '../../src/reloader/mounted.ts';
 
 const keyring = makeKeyring(Buffer.alloc(32, 7));
 
@@ -51,5 +51,45 @@ describe('projections', () => {
   it('maps a ReplicaSet to its Deployment and revision', () => {
     assert.deepEqual(projectReplicaSet({ metadata: { namespace: 'ns', name: 'web-1', annotations: { 'deployment.kubernetes.io/revision': '4' }, ownerReferences: [{ kind: 'Deployment', name: 'web' }] } }), { namespace: 'ns', name: 'web-1', deployment: 'web', revision: 4 });
     assert.equal(projectReplicaSet({ metadata: { name: 'orphan' } }), null);
+  });
+});
+
+describe('syncedInput', () => {
+  const status = (objects: Array<{ id: string; version: string }>) =>
+    projectPodStatus(keyring, { metadata: { namespace: 'ns' }, status: { podName: 'p', secretProviderClassName: 'c', mounted: true, objects } })?.digest;
+
+  it('is the digest a pod reporting the same versions has, whatever the order: switching source restarts nothing', () => {
+    const versions = new Map([['secret/db', 'v2'], ['cert/tls', 'c1'], ['secret/h/0', 'b'], ['secret/h/1', 'a']]);
+    assert.equal(syncedInput(keyring, versions), status([{ id: 'cert/tls', version: 'c1' }, { id: 'secret/db', version: 'v2' }, { id: 'secret/h/0', version: 'b' }, { id: 'secret/h/1', version: 'a' }]));
+    assert.equal(syncedInput(keyring, new Map([...versions].reverse())), syncedInput(keyring, versions));
+  });
+
+  it('differs when any version differs', () => {
+    assert.notEqual(syncedInput(keyring, new Map([['secret/db', 'v3']])), syncedInput(keyring, new Map([['secret/db', 'v2']])));
+  });
+});
+
+describe('classInput', () => {
+  const versions = new Map([['secret/db', 'v2']]);
+  const pods = (digest: string | null) => {
+    let asked = 0;
+    return { ask: () => (asked++, digest), asked: () => asked };
+  };
+
+  it('is the sync engine\'s digest when it reads the class, whatever the pods report', () => {
+    const p = pods('from-pods');
+    assert.equal(classInput(keyring, versions, p.ask), syncedInput(keyring, versions));
+    assert.equal(p.asked(), 0, 'the pods are not asked');
+  });
+
+  it('is absent while the engine\'s first read is pending: the pods do not stand in for a moment', () => {
+    const p = pods('from-pods');
+    assert.equal(classInput(keyring, 'pending', p.ask), null);
+    assert.equal(p.asked(), 0);
+  });
+
+  it('is what the pods report when the engine does not read the class', () => {
+    assert.equal(classInput(keyring, undefined, () => 'from-pods'), 'from-pods');
+    assert.equal(classInput(keyring, undefined, () => null), null);
   });
 });

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isSyncCandidate } from '../../src/sync/engine.ts';
-import { authorityFor, identityOfClass, identityProblem, IdentityError, redactTokens, serviceAccountSubject, vaultScope } from '../../src/sync/identity.ts';
-import { ANNOTATION_SERVICE_ACCOUNT, parseSecretProviderClass, type CloudEnvironment } from '../../src/sync/spc.ts';
+import { builtInCloud, type CloudEnvironment } from '../../src/keyvault/cloud.ts';
+import { authorityFor, identityProblem, IdentityError, redactTokens, serviceAccountSubject, vaultScope } from '../../src/sync/identity.ts';
+import { classIdentity } from '../../src/sync/reads.ts';
+import { ANNOTATION_SERVICE_ACCOUNT, parseSecretProviderClass } from '../../src/sync/spc.ts';
 
-const PUBLIC: CloudEnvironment = { name: 'AzurePublicCloud', vaultDnsSuffix: 'vault.azure.net', authorityHost: 'https://login.microsoftonline.com/' };
-const CHINA: CloudEnvironment = { name: 'AzureChinaCloud', vaultDnsSuffix: 'vault.azure.cn', authorityHost: 'https://login.chinacloudapi.cn/' };
+const PUBLIC = builtInCloud('AzurePublicCloud') as CloudEnvironment;
+const CHINA = builtInCloud('AzureChinaCloud') as CloudEnvironment;
 const identity = { namespace: 'team-a', serviceAccount: 'kv-reader', clientID: 'c1', tenantId: 't1' };
 
 describe('authorityFor', () => {
@@ -39,8 +41,8 @@ describe('identity of a class', () => {
   };
 
   it('is the annotated service account, else the default, always in the class\'s own namespace', () => {
-    assert.deepEqual(identityOfClass(cls({ [ANNOTATION_SERVICE_ACCOUNT]: 'kv-reader' }), 'default-sa'), identity);
-    assert.deepEqual(identityOfClass(cls(), 'default-sa'), { ...identity, serviceAccount: 'default-sa' });
+    assert.deepEqual(classIdentity(cls({ [ANNOTATION_SERVICE_ACCOUNT]: 'kv-reader' }), 'default-sa'), identity);
+    assert.deepEqual(classIdentity(cls(), 'default-sa'), { ...identity, serviceAccount: 'default-sa' });
   });
 
   it('refuses a service account name that tries to reach another namespace, naming the annotation', () => {

@@ -1,20 +1,9 @@
 import assert from 'node:assert/strict';
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
-import {
-  decodePemBlocks,
-  decodeStdBase64,
-  encodePem,
-  orderChain,
-  pickVersionHistory,
-  readPkcs12,
-  renderObject,
-  splitCertAndKey,
-  versionFromId,
-  type FetchedObject,
-  type RenderedFile,
-  type RenderResult,
-} from '../../src/sync/render.ts';
+import type { FetchedObject } from '../../src/keyvault/objects.ts';
+import { renderObject, type RenderedFile, type RenderResult } from '../../src/sync/render/object.ts';
+import { decodePemBlocks } from '../../src/sync/render/pem.ts';
 import { parseObjectsParameter, type ObjectSpec } from '../../src/sync/spc.ts';
 import { goPem, pki } from './helpers/pki.ts';
 
@@ -97,20 +86,6 @@ describe('renderObject: plain secrets', () => {
   });
 });
 
-describe('decodeStdBase64 (Go\'s StdEncoding)', () => {
-  it('ignores line breaks but nothing else', () => {
-    assert.deepEqual(decodeStdBase64('aGVs\r\nbG8='), Buffer.from('hello'));
-    assert.equal(decodeStdBase64('aGVs bG8='), undefined);
-  });
-
-  it('requires padding and the standard alphabet', () => {
-    assert.equal(decodeStdBase64('aGVsbG8'), undefined);
-    assert.equal(decodeStdBase64('-_-_'), undefined);
-    assert.equal(decodeStdBase64('a==='), undefined);
-    assert.deepEqual(decodeStdBase64(''), Buffer.alloc(0));
-  });
-});
-
 describe('renderObject: secrets that back a certificate', () => {
   const p = pki();
   const { leaf, intermediate, root } = p.rsa;
@@ -142,9 +117,12 @@ describe('renderObject: secrets that back a certificate', () => {
     assert.equal(file?.content.toString('latin1'), chainPem(leaf.keyDer, leaf.certDer, root.certDer, intermediate.certDer));
   });
 
-  it('reads archives made with OpenSSL 3 defaults (AES-256, SHA-256 MAC) too', () => {
-    const file = files(renderObject(spec('objectName: tls\nobjectType: secret'), certSecret(p.pfx.rsaModern.toString('base64'), 'application/x-pkcs12'), { separateCertAndKeyFiles: false }))[0];
-    assert.equal(file?.content.toString('latin1'), chainPem(leaf.keyDer, leaf.certDer, intermediate.certDer, root.certDer));
+  it('refuses archives the provider\'s reader refuses (OpenSSL 3 defaults: AES-256, SHA-256 MAC), saying how to re-export', () => {
+    const problem = failure(renderObject(spec('objectName: tls\nobjectType: secret'), certSecret(p.pfx.rsaModern.toString('base64'), 'application/x-pkcs12')));
+    assert.match(problem.message, /^secret\/tls \(version v1\): could not be rendered: the PKCS#12 archive has a MAC with SHA-256 .*openssl pkcs12 -export -legacy/);
+    // With objectFormat pfx the provider passes the archive on as it is, unread.
+    const asIs = files(renderObject(spec('objectName: tls\nobjectType: secret\nobjectFormat: pfx'), certSecret(p.pfx.rsaModern.toString('base64'), 'application/x-pkcs12')));
+    assert.equal(asIs.find((f) => f.fileName === 'tls')?.content.toString(), p.pfx.rsaModern.toString('base64'));
   });
 
   it('handles EC keys and chains', () => {
@@ -186,7 +164,7 @@ describe('renderObject: secrets that back a certificate', () => {
   it('reports a PKCS#12 it cannot open without leaking it', () => {
     const wrongPassword = p.pfx.withPassword.toString('base64');
     const problem = failure(renderObject(spec('objectName: tls\nobjectType: secret'), certSecret(wrongPassword, 'application/x-pkcs12')));
-    assert.match(problem.message, /^secret\/tls: could not be rendered: PKCS#12 MAC could not be verified/);
+    assert.match(problem.message, /^secret\/tls \(version v1\): could not be rendered: PKCS#12 MAC could not be verified/);
     assert.ok(!problem.message.includes(wrongPassword.slice(0, 20)));
     assert.match(failure(renderObject(spec('objectName: tls\nobjectType: secret'), certSecret('%%%', 'application/x-pkcs12'))).message, /the PKCS#12 value is not valid base64/);
   });
@@ -253,137 +231,5 @@ describe('renderObject: key', () => {
     assert.match(failure(renderObject(keySpec, keyBundle({ kty: 'oct-HSM' }))).message, /key type "oct-HSM" is not supported/);
     assert.match(failure(renderObject(keySpec, keyBundle({ kty: 'EC', crv: 'P-256K', x: 'AA', y: 'AA' }))).message, /curve "P-256K" is not supported/);
     assert.match(failure(renderObject(keySpec, keyBundle({ kty: 'RSA', e: 'AQAB' }))).message, /no valid base64url "n" and "e"/);
-  });
-});
-
-describe('versionFromId', () => {
-  it('takes the version segment of a Key Vault id', () => {
-    assert.equal(versionFromId('https://v.vault.azure.net/secrets/db/0123abcd'), '0123abcd');
-    assert.equal(versionFromId('https://v.vault.azure.net:443/keys/k/v2/'), 'v2');
-  });
-
-  it('returns empty when the id names no version', () => {
-    assert.equal(versionFromId('https://v.vault.azure.net/secrets/db'), '');
-  });
-});
-
-describe('PEM like Go\'s encoding/pem', () => {
-  it('encodes 64-character lines with LF and a final newline', () => {
-    const bytes = Buffer.alloc(100, 7);
-    const pem = encodePem('THING', bytes);
-    const lines = pem.split('\n');
-    assert.equal(lines[0], '-----BEGIN THING-----');
-    assert.deepEqual(lines.slice(1, 4).map((l) => l.length), [64, 64, 8]);
-    assert.equal(lines[4], '-----END THING-----');
-    assert.equal(lines[5], '');
-    assert.equal(lines.length, 6);
-    assert.equal(encodePem('EMPTY', Buffer.alloc(0)), '-----BEGIN EMPTY-----\n-----END EMPTY-----\n');
-  });
-
-  it('writes headers Proc-Type first, then sorted, then a blank line', () => {
-    const pem = encodePem('X', Buffer.from('hi'), new Map([['b', '2'], ['Proc-Type', '4,ENCRYPTED'], ['a', '1']]));
-    assert.equal(pem, '-----BEGIN X-----\nProc-Type: 4,ENCRYPTED\na: 1\nb: 2\n\naGk=\n-----END X-----\n');
-  });
-
-  it('decodes blocks with CRLF, headers and text around them, skipping broken ones', () => {
-    const input = Buffer.from([
-      'intro text',
-      '-----BEGIN A-----',
-      'aGk=',
-      '-----END A-----',
-      '-----BEGIN BROKEN-----',
-      'not base64 !!',
-      '-----END BROKEN-----',
-      'between',
-      '-----BEGIN B-----',
-      'k: v',
-      '',
-      'aGVs',
-      'bG8=   ',
-      '-----END B-----',
-      'trailer',
-    ].join('\r\n'));
-    const blocks = decodePemBlocks(input);
-    assert.deepEqual(blocks.map((b) => [b.type, b.bytes.toString(), [...b.headers]]), [
-      ['A', 'hi', []],
-      ['B', 'hello', [['k', 'v']]],
-    ]);
-  });
-
-  it('splits certificates from every other block', () => {
-    const { leaf } = pki().rsa;
-    const { certs, keys } = splitCertAndKey(Buffer.from(leaf.certPem + goPem('PRIVATE KEY', leaf.keyDer) + leaf.certPem));
-    assert.equal(certs, leaf.certPem + leaf.certPem);
-    assert.equal(keys, goPem('PRIVATE KEY', leaf.keyDer));
-  });
-});
-
-describe('readPkcs12 and orderChain', () => {
-  const p = pki();
-
-  it('returns keys and certificates in bag order with their attributes', () => {
-    const contents = readPkcs12(p.pfx.rsaLegacy);
-    assert.equal(contents.keys.length, 1);
-    assert.deepEqual(contents.certs.map((c) => c.der), [p.rsa.leaf.certDer, p.rsa.root.certDer, p.rsa.intermediate.certDer]);
-    const keyId = contents.keys[0]?.attributes.get('localKeyId');
-    assert.match(keyId ?? '', /^[0-9a-f]{40}$/);
-    assert.equal(contents.certs[0]?.attributes.get('localKeyId'), keyId, 'the leaf carries the key\'s id');
-  });
-
-  it('reads an archive with certificates only', () => {
-    const contents = readPkcs12(p.pfx.caOnly);
-    assert.equal(contents.keys.length, 0);
-    assert.equal(contents.certs.length, 2);
-  });
-
-  it('orders by issuer even when the leaf is not first', () => {
-    const { root, intermediate } = p.rsa;
-    assert.deepEqual(orderChain([root.certDer, intermediate.certDer]), [intermediate.certDer, root.certDer]);
-  });
-
-  it('drops certificates off the leaf\'s chain, as the provider does', () => {
-    const { leaf, intermediate, root } = p.rsa;
-    assert.deepEqual(orderChain([leaf.certDer, root.certDer, p.ec.root.certDer, intermediate.certDer]), [leaf.certDer, intermediate.certDer, root.certDer]);
-  });
-});
-
-describe('pickVersionHistory', () => {
-  const history = spec('objectName: db\nobjectType: secret\nobjectAlias: pw\nobjectVersionHistory: 3');
-  const item = (version: string, created: number, enabled?: boolean) => ({
-    id: `${VAULT}/secrets/db/${version}`,
-    created,
-    ...(enabled === undefined ? {} : { enabled }),
-  });
-
-  it('picks the N newest enabled versions, newest first, named <alias>/<index>', () => {
-    const picked = pickVersionHistory(history, [item('a', 100), item('e', 500), item('c', 300), item('d', 400, false), item('b', 200)]);
-    assert.deepEqual(picked, [
-      { index: 0, version: 'e', fileName: 'pw/0', id: 'secret/db/0' },
-      { index: 1, version: 'c', fileName: 'pw/1', id: 'secret/db/1' },
-      { index: 2, version: 'b', fileName: 'pw/2', id: 'secret/db/2' },
-    ]);
-  });
-
-  it('returns fewer when fewer versions exist', () => {
-    assert.deepEqual(pickVersionHistory(history, [item('a', 1)]).map((v) => v.version), ['a']);
-  });
-
-  it('starts at a pinned objectVersion', () => {
-    const pinned = spec('objectName: db\nobjectType: secret\nobjectVersion: c\nobjectVersionHistory: 2');
-    assert.deepEqual(pickVersionHistory(pinned, [item('a', 1), item('b', 2), item('c', 3), item('d', 4)]).map((v) => v.version), ['c', 'b']);
-    assert.deepEqual(pickVersionHistory(pinned, [item('a', 1)]), [], 'a pinned version that is not listed yields nothing');
-  });
-
-  it('accepts Date values, keeps the listing order on ties and treats a missing date as oldest', () => {
-    const picked = pickVersionHistory(history, [
-      { id: `${VAULT}/secrets/db/undated` },
-      { id: `${VAULT}/secrets/db/x`, created: new Date(5000) },
-      { id: `${VAULT}/secrets/db/y`, created: 5 },
-    ]);
-    assert.deepEqual(picked.map((v) => v.version), ['x', 'y', 'undated']);
-  });
-
-  it('is empty for objects without history', () => {
-    assert.deepEqual(pickVersionHistory(spec('objectName: db\nobjectType: secret\nobjectVersionHistory: 1'), [item('a', 1)]), []);
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { failedReadMaxAgeMs, nextPollAt, pollJitterMs, readMaxAgeMs } from '../../src/sync/schedule.ts';
+import { failedReadMaxAgeMs, failureRetryDelayMs, nextPollAt, pollJitterMs, readMaxAgeMs } from '../../src/sync/schedule.ts';
 
 const MIN = 60_000;
 
@@ -42,5 +42,19 @@ describe('read sharing', () => {
     assert.equal(readMaxAgeMs(2 * MIN), MIN);
     assert.equal(failedReadMaxAgeMs(2 * MIN), 5000);
     assert.equal(failedReadMaxAgeMs(4000), 2000);
+  });
+});
+
+describe('failureRetryDelayMs', () => {
+  const at = (failures: number, intervalMs: number) => failureRetryDelayMs(failures, intervalMs, () => 0);
+
+  it('retries a failing class soon, then doubles, up to max(interval, 1 min)', () => {
+    assert.deepEqual([1, 2, 3, 4, 5, 6, 7, 20].map((n) => at(n, 2 * MIN)), [5_000, 10_000, 20_000, 40_000, 80_000, 120_000, 120_000, 120_000]);
+    assert.deepEqual([1, 2, 3, 5, 6, 7, 100].map((n) => at(n, 2_000)), [2_000, 4_000, 8_000, 32_000, 60_000, 60_000, 60_000]);
+    assert.equal(at(40, 60 * MIN), 60 * MIN);
+  });
+
+  it('adds up to a fifth of jitter', () => {
+    assert.equal(failureRetryDelayMs(1, 2 * MIN, () => 1), 6_000);
   });
 });

@@ -1,15 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  DATA_SECRET_TYPES,
   formatProblems,
   objectId,
   parseObjectsParameter,
   parseSecretProviderClass,
   syncBlockers,
   type ParsedClass,
+  type ParseOptions,
   type Problem,
   type SecretProviderClass,
 } from '../../src/sync/spc.ts';
+import { loadCloudCatalog } from '../../src/keyvault/cloud.ts';
 
 const OBJECTS = `array:
   - |
@@ -52,6 +55,12 @@ function spc(overrides: {
 
 function parsed(obj: unknown): ParsedClass {
   const result = parseSecretProviderClass(obj);
+  if (!result.ok) assert.fail(`expected a valid class, got: ${formatProblems(result.problems)}`);
+  return result.value;
+}
+
+function parsedWith(obj: unknown, options: ParseOptions): ParsedClass {
+  const result = parseSecretProviderClass(obj, options);
   if (!result.ok) assert.fail(`expected a valid class, got: ${formatProblems(result.problems)}`);
   return result.value;
 }
@@ -116,21 +125,91 @@ describe('parseSecretProviderClass', () => {
     assert.deepEqual(signing?.certKeyFileNames, [], 'only secrets can back a certificate');
   });
 
-  it('maps each supported cloud to its vault DNS suffix, case-insensitively', () => {
-    assert.equal(parsed(spc({ parameters: { cloudName: 'AzureUSGovernmentCloud' } })).vaultUrl, 'https://my-vault.vault.usgovcloudapi.net/');
-    assert.equal(parsed(spc({ parameters: { cloudName: 'AzureChinaCloud' } })).vaultUrl, 'https://my-vault.vault.azure.cn/');
-    assert.equal(parsed(spc({ parameters: { cloudName: 'azurepubliccloud' } })).vaultUrl, 'https://my-vault.vault.azure.net/');
-    assert.equal(parsed(spc({ parameters: { cloudName: 'AzureChinaCloud' } })).cloud.authorityHost, 'https://login.chinacloudapi.cn/');
+  it('accepts every cloudName the Azure provider accepts, in any case, and an empty one as the default cloud', () => {
+    const cases: Array<[string, string, string]> = [
+      ['', 'vault.azure.net', 'https://login.microsoftonline.com/'],
+      ['AzurePublicCloud', 'vault.azure.net', 'https://login.microsoftonline.com/'],
+      ['azurepubliccloud', 'vault.azure.net', 'https://login.microsoftonline.com/'],
+      ['AzureCloud', 'vault.azure.net', 'https://login.microsoftonline.com/'],
+      ['AzureUSGovernmentCloud', 'vault.usgovcloudapi.net', 'https://login.microsoftonline.us/'],
+      ['AZUREUSGOVERNMENT', 'vault.usgovcloudapi.net', 'https://login.microsoftonline.us/'],
+      ['AzureChinaCloud', 'vault.azure.cn', 'https://login.chinacloudapi.cn/'],
+      ['AzureGermanCloud', 'vault.microsoftazure.de', 'https://login.microsoftonline.de/'],
+      ['  AzureChinaCloud ', 'vault.azure.cn', 'https://login.chinacloudapi.cn/'],
+    ];
+    for (const [cloudName, suffix, authority] of cases) {
+      const c = parsed(spc({ parameters: { cloudName } }));
+      assert.equal(c.vaultUrl, `https://my-vault.${suffix}/`, cloudName);
+      assert.equal(c.cloud.authorityHost, authority, cloudName);
+      assert.equal(c.cloud.vaultResource, `https://${suffix}`, cloudName);
+    }
   });
 
-  it('reports an unknown cloud by field', () => {
-    const found = problems(spc({ parameters: { cloudName: 'AzureGermanCloud' } }));
+  it('takes the default cloud of the catalog for a class that names none (the provider\'s --cloud-name)', () => {
+    const clouds = loadCloudCatalog({ cloudName: 'AzureChinaCloud', envFiles: [] });
+    assert.equal(parsedWith(spc(), { clouds }).vaultUrl, 'https://my-vault.vault.azure.cn/');
+    assert.equal(parsedWith(spc({ parameters: { cloudName: 'AzurePublicCloud' } }), { clouds }).vaultUrl, 'https://my-vault.vault.azure.net/');
+  });
+
+  it('reports an unknown cloud by field, naming the accepted ones', () => {
+    const found = problems(spc({ parameters: { cloudName: 'AzureMoonCloud' } }));
     assert.deepEqual(found.map((p) => p.field), ['spec.parameters.cloudName']);
-    assert.match(found[0]?.message ?? '', /"AzureGermanCloud" is not supported: use AzurePublicCloud/);
+    assert.match(found[0]?.message ?? '', /"AzureMoonCloud" is not a cloud the Azure provider knows: use one of AzurePublicCloud, AzureCloud, AzureUSGovernmentCloud, AzureUSGovernment, AzureChinaCloud, AzureGermanCloud, AzureStackCloud/);
   });
 
-  it('rejects custom cloud environment files', () => {
-    assert.deepEqual(problems(spc({ parameters: { cloudEnvFileName: '/etc/cloud.json' } })).map((p) => p.field), ['spec.parameters.cloudEnvFileName']);
+  describe('AzureStackCloud', () => {
+    const STACK = JSON.stringify({ name: 'AzureStackHub', keyVaultDNSSuffix: 'vault.local.azurestack.external', activeDirectoryEndpoint: 'https://login.local.azurestack.external/', resourceIdentifiers: { keyVault: 'https://vault.local.azurestack.external' } });
+    const read = (files: Record<string, string>) => (path: string) => {
+      const text = files[path];
+      if (text === undefined) throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' });
+      return text;
+    };
+    const clouds = loadCloudCatalog({
+      cloudName: '',
+      envFiles: ['/etc/kubernetes/azurestackcloud.json', '/etc/kubernetes/broken.json', '/etc/kubernetes/missing.json'],
+      read: read({ '/etc/kubernetes/azurestackcloud.json': STACK, '/etc/kubernetes/broken.json': '{"keyVaultDNSSuffix": "s3cr3t-looking-content"' }),
+    });
+    const stack = (cloudEnvFileName?: string) => spc({ parameters: { cloudName: 'AzureStackCloud', cloudEnvFileName } });
+    const stackProblems = (cloudEnvFileName?: string): Problem[] => {
+      const result = parseSecretProviderClass(stack(cloudEnvFileName), { clouds });
+      if (result.ok) assert.fail('expected problems, the class parsed');
+      return result.problems;
+    };
+
+    it('reads its endpoints from one of the operator\'s environment files', () => {
+      const c = parsedWith(stack('/etc/kubernetes/azurestackcloud.json'), { clouds });
+      assert.equal(c.vaultUrl, 'https://my-vault.vault.local.azurestack.external/');
+      assert.deepEqual(c.cloud, { name: 'AzureStackHub', vaultDnsSuffix: 'vault.local.azurestack.external', authorityHost: 'https://login.local.azurestack.external/', vaultResource: 'https://vault.local.azurestack.external' });
+      assert.equal(parsedWith(spc({ parameters: { cloudName: 'azurestackcloud', cloudEnvFileName: '/etc/kubernetes/./azurestackcloud.json' } }), { clouds }).cloud.name, 'AzureStackHub', 'case and path normalised');
+    });
+
+    it('refuses any other path, without reading it, and says who can add it', () => {
+      for (const path of ['/var/run/secrets/kubernetes.io/serviceaccount/token', '/etc/passwd']) {
+        const [p] = stackProblems(path);
+        assert.equal(p?.field, 'spec.parameters.cloudEnvFileName');
+        assert.equal(p?.message, `"${path}" is not one of the environment files keyvault-reloader was given: ask its operator to add it (--cloud-env-file; chart value sync.cloudEnvFiles)`);
+      }
+      assert.match(stackProblems('../etc/passwd')[0]?.message ?? '', /must be an absolute path/);
+      assert.match(stackProblems('/etc/kubernetes/../passwd')[0]?.message ?? '', /must not contain "\.\."/);
+    });
+
+    it('says what is wrong with a file the operator gave, never what it holds', () => {
+      const [broken] = stackProblems('/etc/kubernetes/broken.json');
+      assert.equal(broken?.message, 'the environment file "/etc/kubernetes/broken.json" is not valid JSON: ask keyvault-reloader\'s operator to fix it');
+      assert.doesNotMatch(broken?.message ?? '', /s3cr3t/);
+      assert.match(stackProblems('/etc/kubernetes/missing.json')[0]?.message ?? '', /could not be read \(ENOENT\): check that the file is mounted/);
+    });
+
+    it('needs a file unless the default cloud is AzureStackCloud', () => {
+      assert.match(stackProblems()[0]?.message ?? '', /required with cloudName AzureStackCloud/);
+      const stackDefault = loadCloudCatalog({ cloudName: 'AzureStackCloud', envFiles: ['/etc/stack.json'], read: read({ '/etc/stack.json': STACK }) });
+      assert.equal(parsedWith(stack(), { clouds: stackDefault }).cloud.name, 'AzureStackHub');
+      assert.equal(parsedWith(spc(), { clouds: stackDefault }).cloud.name, 'AzureStackHub');
+    });
+
+    it('ignores cloudEnvFileName beside a built-in cloudName, as the provider does', () => {
+      assert.equal(parsedWith(spc({ parameters: { cloudName: 'AzurePublicCloud', cloudEnvFileName: '/etc/passwd' } }), { clouds }).vaultUrl, 'https://my-vault.vault.azure.net/');
+    });
   });
 
   it('accepts tenantID and tenantId, preferring tenantID as the provider does', () => {
@@ -290,6 +369,12 @@ describe('parseObjectsParameter', () => {
     assert.match(objectsProblems(entry('objectName: c\nobjectType: secret\nobjectFormat: der'))[0]?.message ?? '', /"der" is not one of pem, pfx/);
   });
 
+  it('ignores pfx written in another case on a key or cert, as the provider\'s case-sensitive check lets it through', () => {
+    for (const type of ['cert', 'key']) {
+      assert.equal(objects(entry(`objectName: c\nobjectType: ${type}\nobjectFormat: PFX`))[0]?.objectFormat, 'pem', type);
+    }
+  });
+
   it('allows objectEncoding only for secrets and only utf-8, hex, base64', () => {
     assert.deepEqual(objectsProblems(entry('objectName: k\nobjectType: key\nobjectEncoding: utf-8')).map((p) => p.field), ['spec.parameters.objects[0].objectEncoding']);
     assert.match(objectsProblems(entry('objectName: s\nobjectType: secret\nobjectEncoding: latin1'))[0]?.message ?? '', /"latin1" is not one of utf-8, hex, base64/);
@@ -298,8 +383,9 @@ describe('parseObjectsParameter', () => {
   it('reads objectVersionHistory as a whole number and names the history files', () => {
     const [spec] = objects(entry('objectName: db\nobjectType: secret\nobjectAlias: pw\nobjectVersionHistory: 3'));
     assert.equal(spec?.objectVersionHistory, 3);
-    assert.deepEqual(spec?.fileNames, ['pw/0', 'pw/1', 'pw/2']);
-    assert.deepEqual(spec?.certKeyFileNames, ['pw/0.crt', 'pw/0.key', 'pw/1.crt', 'pw/1.key', 'pw/2.crt', 'pw/2.key']);
+    // One more than asked for, as the provider writes them.
+    assert.deepEqual(spec?.fileNames, ['pw/0', 'pw/1', 'pw/2', 'pw/3']);
+    assert.deepEqual(spec?.certKeyFileNames, ['pw/0.crt', 'pw/0.key', 'pw/1.crt', 'pw/1.key', 'pw/2.crt', 'pw/2.key', 'pw/3.crt', 'pw/3.key']);
     for (const bad of ['-1', '1.5', 'two']) {
       assert.match(objectsProblems(entry(`objectName: db\nobjectType: secret\nobjectVersionHistory: ${bad}`))[0]?.message ?? '', /is not a whole number ≥ 0/, bad);
     }
@@ -324,8 +410,23 @@ describe('parseObjectsParameter', () => {
     assert.match(objectsProblems(entry('objectName: db\nobjectType: secret\nobjectAlias: "./"'))[0]?.message ?? '', /does not name a file/);
   });
 
-  it('names files by their cleaned path, as the driver stores them', () => {
-    assert.deepEqual(objects(entry('objectName: db\nobjectType: secret\nobjectAlias: ./dir//db/'))[0]?.fileNames, ['dir/db']);
+  it('refuses a file name that is not a clean path, as the driver does, saying what to write', () => {
+    for (const [alias, clean] of [['./x', 'x'], ['x/', 'x'], ['a//b', 'a/b'], ['a/./b', 'a/b']]) {
+      assert.deepEqual(objectsProblems(entry(`objectName: db\nobjectType: secret\nobjectAlias: "${alias}"`)), [
+        { field: 'spec.parameters.objects[0].objectAlias', message: `"${alias}" is not a clean path, which the driver refuses: write "${clean}"` },
+      ]);
+    }
+    assert.deepEqual(objects(entry('objectName: db\nobjectType: secret\nobjectAlias: dir/sub/db'))[0]?.fileNames, ['dir/sub/db']);
+  });
+
+  it('takes an unclean alias for a version history, cleaned, as the provider joins <alias>/<index>', () => {
+    assert.deepEqual(objects(entry('objectName: db\nobjectType: secret\nobjectAlias: ./dir//db/\nobjectVersionHistory: 2'))[0]?.fileNames, ['dir/db/0', 'dir/db/1', 'dir/db/2']);
+  });
+
+  it('refuses path elements the driver cannot write', () => {
+    assert.match(objectsProblems(entry(`objectName: db\nobjectType: secret\nobjectAlias: ${'a'.repeat(256)}`))[0]?.message ?? '', /has a path element longer than 255 characters/);
+    assert.equal(objects(entry(`objectName: db\nobjectType: secret\nobjectAlias: ${'a'.repeat(255)}`)).length, 1);
+    assert.match(objectsProblems(entry(`objectName: db\nobjectType: secret\nobjectAlias: ${Array.from({ length: 20 }, () => 'b'.repeat(250)).join('/')}`))[0]?.message ?? '', /is longer than the driver allows/);
   });
 
   it('reports two objects writing the same file', () => {
@@ -339,17 +440,24 @@ describe('parseObjectsParameter', () => {
   it('reports a file that another object needs as a directory', () => {
     const text = `array:\n  - |\n    objectName: a\n    objectType: secret\n    objectAlias: pw\n  - |\n    objectName: b\n    objectType: secret\n    objectAlias: pw\n    objectVersionHistory: 2\n`;
     const found = objectsProblems(text);
-    assert.equal(found.length, 2, formatProblems(found));
+    assert.equal(found.length, 3, formatProblems(found));
     assert.ok(found.every((p) => p.field === 'spec.parameters.objects[0]' && /writes the file "pw", which objects\[1\] needs as a directory/.test(p.message)));
   });
 });
 
 describe('secretObjects', () => {
   const secretObjects = (list: unknown) => spc({ secretObjects: list });
+  /** The problems of the entries refused on their own; the class itself parses. */
+  const refused = (obj: unknown): Problem[] => {
+    const c = parsed(obj);
+    assert.ok(c.refusedSecretObjects.length > 0, 'expected a refused secretObjects entry');
+    return c.refusedSecretObjects.flatMap((r) => r.problems);
+  };
 
   it('reads name, type, labels, annotations and data', () => {
     const c = parsed(secretObjects([{
       secretName: 'db',
+      type: 'Opaque',
       labels: { app: 'web' },
       annotations: { note: 'x' },
       data: [{ objectName: 'db-password', key: 'password' }, { objectName: ' tls ', key: ' cert ' }],
@@ -361,45 +469,79 @@ describe('secretObjects', () => {
       annotations: { note: 'x' },
       data: [{ objectName: 'db-password', key: 'password' }, { objectName: 'tls', key: 'cert' }],
     }]);
+    assert.deepEqual(c.refusedSecretObjects, []);
+  });
+
+  it('refuses an entry without a type, as the driver does, and writes the others; a type of blanks is Opaque, as the driver trims it', () => {
+    const c = parsed(secretObjects([
+      { secretName: 'omitted', data: [{ objectName: 'db-password', key: 'p' }] },
+      { secretName: 'empty', type: '', data: [{ objectName: 'db-password', key: 'p' }] },
+      { secretName: 'blank', type: '  ', data: [{ objectName: 'db-password', key: 'p' }] },
+    ]));
+    assert.deepEqual(c.secretObjects.map((so) => [so.secretName, so.type]), [['blank', 'Opaque']]);
+    assert.deepEqual(c.refusedSecretObjects.map((r) => [r.secretName, r.problems.map((p) => p.field)]), [['omitted', ['spec.secretObjects[0].type']], ['empty', ['spec.secretObjects[1].type']]]);
+    assert.match(c.refusedSecretObjects[0]?.problems[0]?.message ?? '', /^required: the type of the Secret, e\.g\. Opaque or kubernetes\.io\/tls/);
+  });
+
+  it('accepts the Secret types that only hold data, and types of other domains', () => {
+    for (const type of [...DATA_SECRET_TYPES, 'example.com/api-key', 'helm.sh/custom', 'my-type']) {
+      const key = type === 'kubernetes.io/tls' ? 'tls.crt' : 'password';
+      assert.equal(parsed(secretObjects([{ secretName: 'db', type, data: [{ objectName: 'db-password', key }] }])).secretObjects[0]?.type, type);
+    }
+  });
+
+  it('refuses a Secret type that makes Kubernetes act for the Secret, saying why and what is allowed', () => {
+    const refusedType = (type: string) => {
+      const found = refused(secretObjects([{ secretName: 'tok', type, annotations: { 'kubernetes.io/service-account.name': 'admin' }, data: [{ objectName: 'db-password', key: 'token' }] }]));
+      assert.deepEqual(found.map((p) => p.field), ['spec.secretObjects[0].type'], type);
+      return found[0]?.message ?? '';
+    };
+    assert.equal(refusedType('kubernetes.io/service-account-token'), '"kubernetes.io/service-account-token" is not allowed (Kubernetes would put a service account token into it): use one of Opaque, kubernetes.io/basic-auth, kubernetes.io/ssh-auth, kubernetes.io/tls, kubernetes.io/dockercfg, kubernetes.io/dockerconfigjson, or a type outside the kubernetes.io and k8s.io domains');
+    assert.match(refusedType('bootstrap.kubernetes.io/token'), /the API server would accept it as a credential/);
+    assert.match(refusedType('kubernetes.io/some-future-type'), /Kubernetes reserves the types of its domains/);
+    assert.match(refusedType('x.k8s.io/thing'), /is not allowed/);
   });
 
   it('requires each data objectName to be a file the objects write, listing them', () => {
-    const found = problems(secretObjects([{ secretName: 'db', data: [{ objectName: 'db_password', key: 'pw' }] }]));
+    const found = refused(secretObjects([{ secretName: 'db', type: 'Opaque', data: [{ objectName: 'db_password', key: 'pw' }] }]));
     assert.equal(found[0]?.field, 'spec.secretObjects[0].data[0].objectName');
     assert.match(found[0]?.message ?? '', /"db_password" is not a file the objects write; known files: db-password, db-password\.crt, db-password\.key, tls, tls\.crt, tls\.key, signing$/);
   });
 
   it('accepts the .crt and .key files a certificate-backed secret writes, but not for keys', () => {
     parsed(secretObjects([{ secretName: 'tls', type: 'kubernetes.io/tls', data: [{ objectName: 'tls.key', key: 'tls.key' }, { objectName: 'tls.crt', key: 'tls.crt' }] }]));
-    assert.deepEqual(problems(secretObjects([{ secretName: 's', data: [{ objectName: 'signing.crt', key: 'k' }] }])).map((p) => p.field), ['spec.secretObjects[0].data[0].objectName']);
+    assert.deepEqual(refused(secretObjects([{ secretName: 's', type: 'Opaque', data: [{ objectName: 'signing.crt', key: 'k' }] }])).map((p) => p.field), ['spec.secretObjects[0].data[0].objectName']);
   });
 
-  it('accepts version history files', () => {
+  it('accepts version history files, the provider\'s N + 1 of them', () => {
     const objectsText = `${OBJECTS}  - |\n    objectName: rotating\n    objectType: secret\n    objectVersionHistory: 2\n`;
-    const c = parsed(spc({ parameters: { objects: objectsText }, secretObjects: [{ secretName: 'r', data: [{ objectName: 'rotating/1', key: 'previous' }] }] }));
-    assert.equal(c.secretObjects[0]?.data[0]?.objectName, 'rotating/1');
+    const c = parsed(spc({ parameters: { objects: objectsText }, secretObjects: [{ secretName: 'r', type: 'Opaque', data: [{ objectName: 'rotating/1', key: 'previous' }, { objectName: 'rotating/2', key: 'oldest' }] }] }));
+    assert.deepEqual(c.secretObjects[0]?.data.map((d) => d.objectName), ['rotating/1', 'rotating/2']);
   });
 
   it('allows only tls.key and tls.crt in a kubernetes.io/tls Secret', () => {
-    const found = problems(secretObjects([{ secretName: 'tls', type: 'kubernetes.io/tls', data: [{ objectName: 'tls', key: 'ca.crt' }] }]));
+    const found = refused(secretObjects([{ secretName: 'tls', type: 'kubernetes.io/tls', data: [{ objectName: 'tls', key: 'ca.crt' }] }]));
     assert.deepEqual(found, [{ field: 'spec.secretObjects[0].data[0].key', message: '"ca.crt" is not allowed in a kubernetes.io/tls Secret: use tls.crt or tls.key' }]);
   });
 
-  it('rejects duplicate data keys and duplicate Secret names', () => {
-    const dupKey = problems(secretObjects([{ secretName: 'db', data: [{ objectName: 'tls', key: 'a' }, { objectName: 'db-password', key: 'a' }] }]));
+  it('rejects duplicate data keys and, keeping the first, duplicate Secret names', () => {
+    const dupKey = refused(secretObjects([{ secretName: 'db', type: 'Opaque', data: [{ objectName: 'tls', key: 'a' }, { objectName: 'db-password', key: 'a' }] }]));
     assert.deepEqual(dupKey, [{ field: 'spec.secretObjects[0].data[1].key', message: '"a" is already set by data[0]' }]);
-    const dupName = problems(secretObjects([{ secretName: 'db', data: [{ objectName: 'tls', key: 'a' }] }, { secretName: 'db', data: [{ objectName: 'tls', key: 'a' }] }]));
-    assert.deepEqual(dupName.map((p) => p.field), ['spec.secretObjects[1].secretName']);
+    const c = parsed(secretObjects([{ secretName: 'db', type: 'Opaque', data: [{ objectName: 'tls', key: 'a' }] }, { secretName: 'db', type: 'Opaque', data: [{ objectName: 'tls', key: 'a' }] }]));
+    assert.deepEqual(c.secretObjects.map((so) => so.secretName), ['db']);
+    assert.deepEqual(c.refusedSecretObjects.flatMap((r) => r.problems.map((p) => p.field)), ['spec.secretObjects[1].secretName']);
   });
 
-  it('validates Secret names, data keys and required fields', () => {
-    const found = problems(secretObjects([
-      { secretName: 'Not_Valid', data: [{ objectName: 'tls', key: 'bad key!' }] },
-      { data: [] },
-      { secretName: 'x', data: [{ key: 'k' }] },
+  it('validates Secret names, data keys and required fields, entry by entry', () => {
+    const c = parsed(secretObjects([
+      { secretName: 'Not_Valid', type: 'Opaque', data: [{ objectName: 'tls', key: 'bad key!' }] },
+      { type: 'Opaque', data: [] },
+      { secretName: 'x', type: 'Opaque', data: [{ key: 'k' }] },
       'nope',
+      { secretName: 'fine', type: 'Opaque', data: [{ objectName: 'tls', key: 'k' }] },
     ]));
-    assert.deepEqual(found.map((p) => p.field), [
+    assert.deepEqual(c.secretObjects.map((so) => so.secretName), ['fine']);
+    assert.deepEqual(c.refusedSecretObjects.flatMap((r) => r.problems.map((p) => p.field)), [
       'spec.secretObjects[0].secretName',
       'spec.secretObjects[0].data[0].key',
       'spec.secretObjects[1].secretName',
@@ -409,8 +551,14 @@ describe('secretObjects', () => {
     ]);
   });
 
+  it('reports the entries\' problems with the class\'s when the class itself is invalid', () => {
+    const found = problems(spc({ parameters: { keyvaultName: undefined }, secretObjects: [{ secretName: 'db', data: [{ objectName: 'tls', key: 'a' }] }] }));
+    assert.deepEqual(found.map((p) => p.field), ['spec.parameters.keyvaultName', 'spec.secretObjects[0].type']);
+    assert.deepEqual(problems(spc({ secretObjects: { not: 'a list' } })).map((p) => p.field), ['spec.secretObjects']);
+  });
+
   it('requires string labels and annotations', () => {
-    assert.deepEqual(problems(secretObjects([{ secretName: 'db', labels: { n: 1 }, data: [{ objectName: 'tls', key: 'a' }] }])).map((p) => p.field), ['spec.secretObjects[0].labels["n"]']);
+    assert.deepEqual(refused(secretObjects([{ secretName: 'db', type: 'Opaque', labels: { n: 1 }, data: [{ objectName: 'tls', key: 'a' }] }])).map((p) => p.field), ['spec.secretObjects[0].labels["n"]']);
   });
 });
 

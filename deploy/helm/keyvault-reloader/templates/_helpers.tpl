@@ -52,6 +52,14 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if has .Values.mode (list "all" "sync") }}true{{ end }}
 {{- end }}
 
+{{/* The sync engine's files from values: custom cloud environments and a CA bundle. */}}
+{{- define "keyvault-reloader.azureConfig" -}}
+{{- if and (include "keyvault-reloader.syncOn" .) (or .Values.sync.cloudEnvFiles .Values.sync.caBundle) }}true{{ end }}
+{{- end }}
+{{- define "keyvault-reloader.caBundlePath" -}}
+/etc/keyvault-reloader/ca-bundle.pem
+{{- end }}
+
 {{/* Watched namespaces for namespaced RBAC: the list minus the exclusions. */}}
 {{- define "keyvault-reloader.rbacNamespaces" -}}
 {{- $out := list }}
@@ -66,10 +74,7 @@ What the controller does in the namespaces it watches, per engine; the same
 rules go into the ClusterRole or into each namespace's Role. Every verb here is
 one the code sends (see docs/operations.md, "RBAC").
 */}}
-{{- define "keyvault-reloader.watchRules" -}}
-{{- $reloader := include "keyvault-reloader.reloaderOn" . }}
-{{- $sync := include "keyvault-reloader.syncOn" . }}
-{{- if $reloader }}
+{{- define "keyvault-reloader.reloaderRules" -}}
 # Reloader: Secrets are watched (names and a keyed digest are kept, never values).
 - apiGroups: [""]
   resources: ["secrets"]
@@ -90,7 +95,8 @@ one the code sends (see docs/operations.md, "RBAC").
   resources: ["replicasets"]
   verbs: ["list", "watch"]
 {{- end }}
-{{- if $sync }}
+
+{{- define "keyvault-reloader.syncRules" -}}
 # Sync engine: reads SecretProviderClasses; reads a synced Secret by name
 # before writing it, creates it, or updates it (only if it owns it).
 - apiGroups: ["secrets-store.csi.x-k8s.io"]
@@ -106,10 +112,27 @@ one the code sends (see docs/operations.md, "RBAC").
   resourceNames: {{ prepend .Values.sync.additionalServiceAccountNames .Values.sync.serviceAccountName | uniq | toJson }}
   verbs: ["create"]
 {{- end }}
+
+{{- define "keyvault-reloader.eventRules" -}}
 # Events on the objects acted on (what changed, never a value).
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
+{{- end }}
+
+{{/*
+The rules of one Role (dict "root" $ "syncHere" bool) or of the ClusterRole
+(syncHere: the sync engine acts in every watched namespace).
+*/}}
+{{- define "keyvault-reloader.watchRules" -}}
+{{- $root := .root }}
+{{- if include "keyvault-reloader.reloaderOn" $root }}
+{{ include "keyvault-reloader.reloaderRules" $root }}
+{{- end }}
+{{- if and (include "keyvault-reloader.syncOn" $root) .syncHere }}
+{{ include "keyvault-reloader.syncRules" $root }}
+{{- end }}
+{{ include "keyvault-reloader.eventRules" $root }}
 {{- end }}
 
 {{/* What the controller does in its own namespace. */}}
@@ -144,6 +167,14 @@ one the code sends (see docs/operations.md, "RBAC").
 {{- end }}
 {{- if and .Values.rbac.create .Values.rbac.namespaced (eq (len (fromJsonArray (include "keyvault-reloader.rbacNamespaces" .))) 0) }}
 {{- fail "rbac.namespaced needs the namespaces to watch in `namespaces` (a Role is created in each)" }}
+{{- end }}
+{{- range .Values.sync.namespaces }}
+{{- if and $.Values.namespaces (not (has . $.Values.namespaces)) }}
+{{- fail (printf "sync.namespaces: %s is not in namespaces; the sync engine acts only where the controller watches" .) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.sync.namespaces (not (include "keyvault-reloader.syncOn" .)) }}
+{{- fail "sync.namespaces needs mode all or sync" }}
 {{- end }}
 {{- if and .Values.workloadIdentity.enabled (not .Values.workloadIdentity.clientId) }}
 {{- fail "workloadIdentity.enabled needs workloadIdentity.clientId" }}
