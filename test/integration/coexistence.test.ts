@@ -61,7 +61,7 @@ async function recordVersions(client: KubeClient, ns: string, name: string): Pro
     }, () => {
       // The server ends watches now and then: carry on from the last version seen.
       if (!abort.signal.aborted) void open();
-    }, abort.signal);
+    }, { signal: abort.signal });
   };
   await open();
   return { versions, stop: () => abort.abort() };
