@@ -32,5 +32,9 @@ COPY --from=build /src/dist ./dist
 COPY package.json ./
 USER 1000:1000
 EXPOSE 8080
-ENTRYPOINT ["node", "/app/dist/cli/main.js"]
+# A young generation of 1 MiB per semi-space (V8 grows it to 16 MiB when a LIST's
+# garbage comes fast, and keeps it): resident memory once started 99-103 MiB
+# instead of 140-150 at 10 000 Secrets, for no measurable start-up CPU. The
+# benchmark reads these flags from here, so it measures what the image runs.
+ENTRYPOINT ["node", "--max-semi-space-size=1", "/app/dist/cli/main.js"]
 CMD ["run"]

@@ -1,9 +1,10 @@
 // What every scenario gets: the control plane, the benchmark's writer and
-// Deployment tracker, the objects' layout, and how to start the controller.
+// Deployment tracker, the objects' layout at the scale being measured, and
+// how to start our controller (the compiled build, with the image's Node flags).
 import type { KubeClient } from '../../src/kube/client.ts';
 import type { LocalCluster } from '../../src/localenv/cluster.ts';
 import type { Api } from './api.ts';
-import { ControllerProcess } from './controller.ts';
+import { ControllerProcess, type MeasuredProcess } from './controller.ts';
 import { CpuMeter } from './cpu.ts';
 import { CONTROLLER_NAMESPACE, type Layout, type Scale } from './fixtures.ts';
 import type { DeploymentTracker } from './tracker.ts';
@@ -11,21 +12,21 @@ import type { DeploymentTracker } from './tracker.ts';
 export interface Plan {
   quick: boolean;
   coldStarts: number;
-  warmStarts: number;
-  /** Warm starts of the compiled build (what the image runs), for its memory. */
-  builtStarts: number;
+  /** Runs of each contender (ours warm, the peer), alternating. */
+  contenderRuns: number;
+  /** Idle windows per contender run. */
+  idleWindows: number;
   reactionUpdates: number;
   burstSize: number;
   burstRounds: number;
   /** Concurrent requests the benchmark fires a burst with. */
   burstConcurrency: number;
-  steadyWindows: number;
   steadyWindowSeconds: number;
   restartsPerSecond: number;
   maxInFlight: number;
   /** The longest a scenario waits for the Deployment controller to catch up before a measurement. */
   settleCapMs: number;
-  /** The same before the steady-state windows, which need a truly quiet cluster. */
+  /** The same before the idle windows, which need a truly quiet cluster. */
   steadySettleCapMs: number;
 }
 
@@ -37,7 +38,8 @@ export interface Context {
   layout: Layout;
   scale: Scale;
   plan: Plan;
-  /** Node flags for every controller process (profiling). */
+  /** Our controller: the compiled entry point and the Node flags it runs with (the image's, plus profiling if asked). */
+  main: string;
   nodeArgs: string[];
   log(message: string): void;
 }
@@ -53,12 +55,12 @@ export function controllerArgs(plan: Plan): string[] {
   ];
 }
 
-export function startController(ctx: Context, keySecret: string, label: string, main?: string): Promise<ControllerProcess> {
-  return ControllerProcess.start({ cluster: ctx.cluster, namespace: CONTROLLER_NAMESPACE, keySecret, args: controllerArgs(ctx.plan), nodeArgs: ctx.nodeArgs, label, main });
+export function startController(ctx: Context, keySecret: string, label: string): Promise<ControllerProcess> {
+  return ControllerProcess.start({ cluster: ctx.cluster, namespace: CONTROLLER_NAMESPACE, keySecret, args: controllerArgs(ctx.plan), nodeArgs: ctx.nodeArgs, label, main: ctx.main });
 }
 
 /** Starts measuring CPU of the controller (if given), the control plane's processes and this benchmark. */
-export function cpuMeter(ctx: Context, controller?: ControllerProcess): CpuMeter {
+export function cpuMeter(ctx: Context, controller?: MeasuredProcess): CpuMeter {
   const pids: Record<string, number> = {};
   if (controller) pids['controller'] = controller.pid;
   for (const [name, p] of Object.entries(ctx.cluster.processes)) pids[name] = p.pid;

@@ -1,11 +1,14 @@
-// The controller under test, as its own process (`keyvault-reloader run`),
-// so that what it costs is measured apart from the benchmark: readiness from
-// /readyz, memory from /proc/<pid>/status, CPU from /proc/<pid>/stat, API
-// requests from its /metrics. It is killed with the benchmark, whatever
+// The controllers under test, each as its own process, so that what it costs
+// is measured apart from the benchmark: memory from /proc/<pid>/status, CPU
+// from /proc/<pid>/stat, and the same "settled" moment for both (no CPU used
+// for a second). Ours (`keyvault-reloader run`, compiled, with the image's
+// Node flags) also answers /readyz and /metrics; the peer, stakater/Reloader,
+// has no readiness endpoint. Both are killed with the benchmark, whatever
 // happens.
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import net from 'node:net';
 import { freePort, type LocalCluster } from '../../src/localenv/cluster.ts';
 import { PACKAGE_ROOT } from '../../src/localenv/assets.ts';
 import { startProcess, type ManagedProcess } from '../../src/localenv/process.ts';
@@ -50,18 +53,73 @@ export interface Memory {
   rssMiB: number;
   /** Peak RSS since the process started (VmHWM). */
   peakRssMiB: number;
+  /** Of RSS: anonymous memory (heap, malloc) and file-backed pages (the executable, shared libraries). */
+  anonMiB: number;
+  fileMiB: number;
 }
 
-export class ControllerProcess {
+/** What the benchmark measures of any controller process. */
+export class MeasuredProcess {
   readonly proc: ManagedProcess;
-  readonly port: number;
   /** Just before the process was spawned. */
   readonly startedAt: number;
 
-  private constructor(proc: ManagedProcess, port: number, startedAt: number) {
+  protected constructor(proc: ManagedProcess, startedAt: number) {
     this.proc = proc;
-    this.port = port;
     this.startedAt = startedAt;
+    live.add(proc);
+    void proc.exited.then(() => live.delete(proc));
+  }
+
+  get pid(): number {
+    return this.proc.pid;
+  }
+
+  memory(): Memory {
+    const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
+    const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+    return { rssMiB: kib('VmRSS') / 1024, peakRssMiB: kib('VmHWM') / 1024, anonMiB: kib('RssAnon') / 1024, fileMiB: kib('RssFile') / 1024 };
+  }
+
+  /** User + system CPU time the process has used so far. */
+  cpuSeconds(): number {
+    return processCpuSeconds(this.pid);
+  }
+
+  /**
+   * Resolves when the process has used no CPU for quietMs (sampled every 100 ms), with the time
+   * it last used any: the end of its start-up work, the same measure for every controller.
+   */
+  async waitSettled(timeoutMs: number, quietMs = 1000): Promise<number> {
+    const deadline = now() + timeoutMs;
+    let last = this.cpuSeconds();
+    let lastChange = now();
+    let exitCode: number | null | undefined;
+    void this.proc.exited.then((c) => (exitCode = c));
+    while (now() < deadline) {
+      if (exitCode !== undefined) throw new Error(`${this.proc.name} exited (code ${exitCode}); last lines of its log:\n${await this.proc.logTail(20)}`);
+      await sleep(100);
+      const cpu = this.cpuSeconds();
+      if (cpu !== last) {
+        last = cpu;
+        lastChange = now();
+      } else if (now() - lastChange >= quietMs) return lastChange;
+    }
+    throw new Error(`${this.proc.name} was still busy after ${Math.round(timeoutMs / 1000)} s`);
+  }
+
+  /** SIGTERM (a graceful stop writes any --cpu-prof profile), SIGKILL after 20 s. */
+  async stop(): Promise<void> {
+    await this.proc.stop('SIGTERM', 20_000);
+  }
+}
+
+export class ControllerProcess extends MeasuredProcess {
+  readonly port: number;
+
+  private constructor(proc: ManagedProcess, port: number, startedAt: number) {
+    super(proc, startedAt);
+    this.port = port;
   }
 
   static async start(opts: ControllerOptions): Promise<ControllerProcess> {
@@ -83,13 +141,7 @@ export class ControllerProcess {
     const startedAt = now();
     // In the cluster's folder: its pid file lets a later run sweep this process if we are SIGKILLed.
     const proc = startProcess({ name: `bench-controller-${opts.label}`, command: process.execPath, args, dir: opts.cluster.dir, env: { ...process.env, POD_NAME: `bench-${opts.label}` } });
-    live.add(proc);
-    void proc.exited.then(() => live.delete(proc));
     return new ControllerProcess(proc, port, startedAt);
-  }
-
-  get pid(): number {
-    return this.proc.pid;
   }
 
   /** Polls /readyz every 20 ms; returns when it first answered 200. */
@@ -116,11 +168,6 @@ export class ControllerProcess {
     return parseMetrics(await res.text());
   }
 
-  memory(): Memory {
-    const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
-    const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-    return { rssMiB: kib('VmRSS') / 1024, peakRssMiB: kib('VmHWM') / 1024 };
-  }
 
   /** When each workload was logged as restarted (the patch returned), by the controller's clock. */
   async restartsLogged(): Promise<{ workload: string; at: number }[]> {
@@ -138,13 +185,42 @@ export class ControllerProcess {
     return out;
   }
 
-  /** User + system CPU time the process has used so far. */
-  cpuSeconds(): number {
-    return processCpuSeconds(this.pid);
+}
+
+/**
+ * stakater/Reloader v1.4.21, the generic reloader this one replaces, with its
+ * defaults (env-var reload strategy, client-go's 5 requests/s), ConfigMaps
+ * ignored (the benchmark has none to compare), watching every namespace.
+ * It serves its metrics and liveness on :9090, a port it does not let one
+ * move: start() fails, saying so, while another process holds it.
+ */
+export class PeerProcess extends MeasuredProcess {
+  static readonly PORT = 9090;
+
+  private constructor(proc: ManagedProcess, startedAt: number) {
+    super(proc, startedAt);
   }
 
-  /** SIGTERM (a graceful stop writes any --cpu-prof profile), SIGKILL after 20 s. */
-  async stop(): Promise<void> {
-    await this.proc.stop('SIGTERM', 20_000);
+  static async start(opts: { binary: string; cluster: LocalCluster; label: string }): Promise<PeerProcess> {
+    killOnExit();
+    if (!(await portFree(PeerProcess.PORT))) throw new Error(`port ${PeerProcess.PORT} is taken (stakater/Reloader cannot listen elsewhere); the peer was not measured this time`);
+    const startedAt = now();
+    const proc = startProcess({
+      name: `bench-peer-${opts.label}`,
+      command: opts.binary,
+      args: ['--resources-to-ignore=configMaps', '--log-format=json', '--log-level=info'],
+      dir: opts.cluster.dir,
+      // KUBECONFIG only: no HOME kubeconfig, no in-cluster settings, no RELOADER_NAMESPACE (it would write a ConfigMap).
+      env: { PATH: process.env['PATH'] ?? '', KUBECONFIG: opts.cluster.kubeconfig, HOME: opts.cluster.dir },
+    });
+    return new PeerProcess(proc, startedAt);
   }
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, () => srv.close(() => resolve(true)));
+  });
 }

@@ -13,6 +13,8 @@ import { now } from './clock.ts';
 import { mapLimit } from './pool.ts';
 
 export interface Scale {
+  /** How the report names it. */
+  name: string;
   namespaces: number;
   secrets: number;
   deployments: number;
@@ -22,12 +24,30 @@ export interface Scale {
   secretBytes: number;
 }
 
-export const FULL_SCALE: Scale = { namespaces: 50, secrets: 10_000, deployments: 2_000, hotWorkloads: 200, secretBytes: 4096 };
-export const QUICK_SCALE: Scale = { namespaces: 5, secrets: 1_000, deployments: 200, hotWorkloads: 50, secretBytes: 4096 };
+// Each scale's layout holds the smaller one's (per namespace: as many Secrets or more, as many
+// Deployments or more), so one cluster grows from one scale to the next instead of being seeded
+// anew: 200 Secrets in every namespace but the small scale's, and the hot namespace's 200 workloads.
+export const SMALL_SCALE: Scale = { name: 'small', namespaces: 3, secrets: 300, deployments: 60, hotWorkloads: 40, secretBytes: 4096 };
+export const FULL_SCALE: Scale = { name: 'full', namespaces: 50, secrets: 10_000, deployments: 2_000, hotWorkloads: 200, secretBytes: 4096 };
+/** Ten times the full scale: 100 000 Secrets of 4 KiB (about 550 MB in etcd) and 20 000 Deployments. */
+export const TEN_X_SCALE: Scale = { name: '10x', namespaces: 500, secrets: 100_000, deployments: 20_000, hotWorkloads: 200, secretBytes: 4096 };
+export const QUICK_SCALE: Scale = { name: 'quick', namespaces: 5, secrets: 1_000, deployments: 200, hotWorkloads: 50, secretBytes: 4096 };
+export const SCALES = { small: SMALL_SCALE, full: FULL_SCALE, '10x': TEN_X_SCALE, quick: QUICK_SCALE } as const;
+export type ScaleName = keyof typeof SCALES;
 
 export const NAMESPACE_PREFIX = 'kvrb-';
 export const CONTROLLER_NAMESPACE = 'kvr-bench-system';
 export const AUTO = 'keyvault-reloader.io/auto';
+export const STAKATER_AUTO = 'reloader.stakater.com/auto';
+
+/**
+ * The peer's own workload and Secret in the hot namespace: annotated for stakater/Reloader only,
+ * so that what the peer restarts is nothing this controller tracks, and the other way round
+ * (a Secret changed while a controller was down is acted on at its next start, as it should be).
+ */
+export function peerWorkload(l: Layout): Workload {
+  return { namespace: l.hot, name: 'peer-app', secret: 'peer-s', key: `${l.hot}/peer-app` };
+}
 
 export interface Workload {
   namespace: string;
@@ -51,7 +71,7 @@ export const deploymentName = (k: number) => `app-${pad(k, 4)}`;
 
 /** Spreads the scale over namespaces; namespace 0 is the hot one. */
 export function layout(scale: Scale): Layout {
-  const namespaces = Array.from({ length: scale.namespaces }, (_, i) => `${NAMESPACE_PREFIX}${pad(i, 2)}`);
+  const namespaces = Array.from({ length: scale.namespaces }, (_, i) => `${NAMESPACE_PREFIX}${pad(i, 3)}`);
   const share = (total: number, parts: number, i: number) => Math.floor(total / parts) + (i < total % parts ? 1 : 0);
   const secretsPerNamespace = namespaces.map((_, i) => share(scale.secrets, scale.namespaces, i));
   const rest = scale.deployments - scale.hotWorkloads;
@@ -89,11 +109,11 @@ export function secretBody(name: string, bytes: number): object {
   };
 }
 
-export function deploymentBody(w: Workload): object {
+export function deploymentBody(w: Workload, annotation = AUTO): object {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name: w.name, labels: { app: w.name }, annotations: { [AUTO]: 'true' } },
+    metadata: { name: w.name, labels: { app: w.name }, annotations: { [annotation]: 'true' } },
     spec: {
       replicas: 0,
       selector: { matchLabels: { app: w.name } },
@@ -131,24 +151,34 @@ export interface SeedResult {
   concurrency: number;
 }
 
-export async function seed(api: Api, l: Layout, scale: Scale, concurrency: number, log: (m: string) => void): Promise<SeedResult> {
-  for (const ns of [CONTROLLER_NAMESPACE, ...l.namespaces]) await create(api, '/api/v1/namespaces', { metadata: { name: ns } });
+/** Creates the objects of a layout; those of `previous` (a smaller scale's, nested in it) exist already. */
+export async function seed(api: Api, l: Layout, scale: Scale, concurrency: number, log: (m: string) => void, previous?: Layout): Promise<SeedResult> {
+  const had = new Set(previous?.workloads.map((w) => w.key));
+  const hadNamespaces = new Set(previous?.namespaces);
+  for (const ns of [CONTROLLER_NAMESPACE, ...l.namespaces]) if (!hadNamespaces.has(ns)) await create(api, '/api/v1/namespaces', { metadata: { name: ns } });
+  const workloads = l.workloads.filter((w) => !had.has(w.key));
   // Deployments first: the Deployment controller (20 writes/s) creates their ReplicaSets while the Secrets are written.
   let t = now();
   let done = 0;
-  await mapLimit(l.workloads, concurrency, async (w) => {
+  await mapLimit(workloads, concurrency, async (w) => {
     await create(api, `/apis/apps/v1/namespaces/${w.namespace}/deployments`, deploymentBody(w));
-    if (++done % 500 === 0) log(`  ${done}/${l.workloads.length} Deployments`);
+    if (++done % 2000 === 0) log(`  ${done}/${workloads.length} Deployments`);
   });
+  const peer = peerWorkload(l);
+  await create(api, `/apis/apps/v1/namespaces/${peer.namespace}/deployments`, deploymentBody(peer, STAKATER_AUTO));
+  await create(api, `/api/v1/namespaces/${peer.namespace}/secrets`, secretBody(peer.secret, scale.secretBytes));
   const deploymentsSeconds = (now() - t) / 1000;
-  const secrets = l.namespaces.flatMap((ns, i) => Array.from({ length: l.secretsPerNamespace[i]! }, (_, k) => ({ ns, name: secretName(k) })));
+  const secrets = l.namespaces.flatMap((ns, i) => {
+    const from = previous?.namespaces[i] === ns ? previous.secretsPerNamespace[i]! : 0;
+    return Array.from({ length: Math.max(0, l.secretsPerNamespace[i]! - from) }, (_, k) => ({ ns, name: secretName(from + k) }));
+  });
   t = now();
   done = 0;
   await mapLimit(secrets, concurrency, async (s) => {
     await create(api, `/api/v1/namespaces/${s.ns}/secrets`, secretBody(s.name, scale.secretBytes));
-    if (++done % 2000 === 0) log(`  ${done}/${secrets.length} Secrets`);
+    if (++done % 10_000 === 0) log(`  ${done}/${secrets.length} Secrets`);
   });
-  return { secrets: secrets.length, deployments: l.workloads.length, secretsSeconds: (now() - t) / 1000, deploymentsSeconds, concurrency };
+  return { secrets: secrets.length, deployments: workloads.length, secretsSeconds: (now() - t) / 1000, deploymentsSeconds, concurrency };
 }
 
 /** A new value for one key of the Secret: its content (and so its digest) changes, its size barely. */

@@ -42,6 +42,16 @@ export function restartsStarted(s: Samples): number {
   return n;
 }
 
+/** keyvault_reloader_deferred_total by reason. */
+export function deferrals(s: Samples): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of s) {
+    const m = /^keyvault_reloader_deferred_total\{reason="([^"]+)"\}$/.exec(k);
+    if (m) out[m[1]!] = v;
+  }
+  return out;
+}
+
 export function reactionBuckets(s: Samples): Bucket[] {
   const out: Bucket[] = [];
   for (const [k, v] of s) {

@@ -1,32 +1,37 @@
 // The benchmark's view of the Deployments, through the product's own
-// informer: when each one's baseline annotation changed (the controller
-// records or restarts) as seen by a watch in this process, and whether the
-// Deployment controller has caught up with its spec. The event's arrival
-// time is what the client-side latencies are measured to.
+// informer: when a controller wrote each one, as seen by a watch in this
+// process, and whether the Deployment controller has caught up with its spec.
+// A write is a rise of metadata.generation: the API server bumps it for any
+// change of a Deployment's spec or annotations (our baseline record, our
+// restart, stakater's env-var restart alike), never for the Deployment
+// controller's status writes, and the benchmark itself writes no Deployment
+// after seeding. The event's arrival time is what the client-side latencies
+// are measured to.
 import type { KubeClient } from '../../src/kube/client.ts';
 import { Informer } from '../../src/kube/informer.ts';
 import { createLogger } from '../../src/log.ts';
 import { now } from './clock.ts';
 
-const BASELINE = 'keyvault-reloader.io/baseline';
-
 export interface DeploymentView {
-  baseline: string | undefined;
   generation: number;
   observedGeneration: number;
 }
 
-export interface BaselineChange {
+export interface DeploymentWrite {
   key: string;
   at: number;
 }
 
 export class DeploymentTracker {
   readonly informer: Informer<DeploymentView>;
-  /** Every baseline change seen, in arrival order. */
-  readonly changes: BaselineChange[] = [];
+  /** Every write seen, in arrival order. */
+  readonly changes: DeploymentWrite[] = [];
   lastEventAt = 0;
   private readonly waiters = new Set<() => void>();
+  /** Deployments whose latest spec the Deployment controller has not observed yet. */
+  private readonly behind = new Set<string>();
+  /** firstChangesSince() for the last mark asked about, extended as changes arrive (waiters ask on every event). */
+  private since: { mark: number; upTo: number; firsts: Map<string, number> } | undefined;
 
   constructor(client: KubeClient, namespacePrefix: string) {
     this.informer = new Informer<DeploymentView>({
@@ -36,13 +41,15 @@ export class DeploymentTracker {
       log: createLogger({ level: 'silent' }),
       transform: (d) =>
         String(d?.metadata?.namespace ?? '').startsWith(namespacePrefix)
-          ? { baseline: d.metadata?.annotations?.[BASELINE], generation: d.metadata?.generation ?? 0, observedGeneration: d.status?.observedGeneration ?? 0 }
+          ? { generation: d.metadata?.generation ?? 0, observedGeneration: d.status?.observedGeneration ?? 0 }
           : null,
     });
     this.informer.addEventHandler((e) => {
       const at = now();
       this.lastEventAt = at;
-      if (e.type === 'update' && e.value.baseline !== e.old.baseline) this.changes.push({ key: e.key, at });
+      if (e.type === 'update' && e.value.generation > e.old.generation) this.changes.push({ key: e.key, at });
+      if (e.type !== 'delete' && e.value.observedGeneration < e.value.generation) this.behind.add(e.key);
+      else this.behind.delete(e.key);
       for (const w of [...this.waiters]) w();
     });
   }
@@ -66,18 +73,19 @@ export class DeploymentTracker {
 
   /** True when the Deployment controller has observed every Deployment's latest spec. */
   allObserved(): boolean {
-    for (const d of this.informer.values()) if (d.observedGeneration < d.generation) return false;
-    return true;
+    return this.behind.size === 0;
   }
 
-  /** First baseline change per key since a mark (an index into changes). */
+  /** First write per key since a mark (an index into changes). */
   firstChangesSince(mark: number): Map<string, number> {
-    const out = new Map<string, number>();
-    for (let i = mark; i < this.changes.length; i++) {
+    if (this.since?.mark !== mark) this.since = { mark, upTo: mark, firsts: new Map() };
+    const { firsts } = this.since;
+    for (let i = this.since.upTo; i < this.changes.length; i++) {
       const c = this.changes[i]!;
-      if (!out.has(c.key)) out.set(c.key, c.at);
+      if (!firsts.has(c.key)) firsts.set(c.key, c.at);
     }
-    return out;
+    this.since.upTo = this.changes.length;
+    return firsts;
   }
 
   /** Resolves when check() holds, re-checking on every watch event (and every 250 ms). */

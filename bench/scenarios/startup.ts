@@ -1,159 +1,195 @@
-// Scenario 1, scale at start-up. Cold starts: each uses a digest key of its
-// own, so every Deployment needs a new baseline (the first start adopts them,
-// later ones re-record them after the key change: the same one PATCH per
-// workload). Warm starts: the key and baselines are in place, as after a
-// controller restart or fail-over, and nothing may be written. Built starts:
-// warm starts of the compiled build the image runs, for its memory. The last
-// (source) warm controller keeps running for the next scenarios.
+// Scenario 1, start-up, and the runs that follow each start. Cold starts (ours
+// only): each uses a digest key of its own, so every Deployment needs a new
+// baseline (the first start adopts them, later ones re-record them after the
+// key change: one PATCH per workload). Contender runs: our controller warm
+// (key and baselines in place, as after a restart or fail-over: it must write
+// nothing) and the peer, one at a time, in alternating order; each start is
+// measured the same way (CPU until it has used none for a second, RSS 3 s
+// later, peak RSS), then the same idle window and reaction run against it.
+// "Settled" is the last moment it used CPU before 5 s without any.
 import { now, sleep } from '../lib/clock.ts';
 import { cpuMeter, startController, type Context } from '../lib/context.ts';
-import type { ControllerProcess } from '../lib/controller.ts';
-import { buildDist, type Build } from '../lib/build.ts';
+import type { ControllerProcess, Memory, MeasuredProcess } from '../lib/controller.ts';
 import type { CpuUse } from '../lib/cpu.ts';
+import { MERGE_PATCH, rotationPatch, type Workload } from '../lib/fixtures.ts';
 import { heapUse, requestsByVerb, writes, type HeapUse, type Verb } from '../lib/metrics.ts';
 import { summarize, type Summary } from '../lib/stats.ts';
+import { reaction, type ReactionResult } from './reaction.ts';
+import { steadyWindow, type SteadyWindow } from './steady.ts';
+
+export const SETTLE_AFTER_MS = 3000;
+/**
+ * How long without CPU counts as settled. A second is not enough for Node: V8 compiles and
+ * collects for some seconds after the last object arrives (its memory reducer waits ~8 s),
+ * work that belongs to start-up, not to the idle windows measured next.
+ */
+export const SETTLED_QUIET_MS = 5000;
 
 export interface StartSample {
-  kind: 'cold' | 'warm' | 'built';
   /** Whether the Deployment controller had caught up with earlier patches when this start began. */
   startedQuiet: boolean;
+  /** Spawn → the last moment it used CPU before a second without any. */
+  settledSeconds: number;
+  /** Spawn → ready: ours, /readyz answered 200; the peer (no readiness endpoint), the first probe update it reacted to was sent. */
   readySeconds: number;
-  /** Cold only: until every Deployment's new baseline was seen. */
+  /** Cold starts only: spawn → every Deployment's new baseline seen. */
   adoptedSeconds?: number;
-  rssAtReadyMiB: number;
-  rssAfterMiB: number;
-  peakRssMiB: number;
-  cpuSeconds: number;
-  /** The V8 heap when rssAfter was read. */
-  heap: HeapUse;
-  /** CPU of every process from the controller's spawn until rssAfter was read. */
+  /** CPU used from spawn until settled. */
+  startupCpuSeconds: number;
+  /** SETTLE_AFTER_MS after settled. */
+  memory: Memory;
+  /** Ours only: the V8 heap then. */
+  heap?: HeapUse;
+  /** Ours only: API requests from spawn until memory was read. */
+  requests?: Record<Verb, number>;
+  writes?: number;
+  /** CPU of every process from the spawn until memory was read. */
   cpu: CpuUse;
-  /** From process start until rssAfter was read. */
-  requests: Record<Verb, number>;
-  requestsAtReady: Record<Verb, number>;
 }
 
-export interface StartupResult {
+/**
+ * When a controller that has no readiness endpoint can act: its own Secret is updated every
+ * 200 ms from its spawn; the moment the first update it reacted to was sent. Updates made
+ * before its caches synced are in its list, not events, so it cannot react to them.
+ */
+export async function probeReady(ctx: Context, process: MeasuredProcess, target: Workload, timeoutMs: number): Promise<number> {
+  const deadline = now() + timeoutMs;
+  const mark = ctx.tracker.changes.length;
+  const sent: number[] = [];
+  let exitCode: number | null | undefined;
+  void process.proc.exited.then((c) => (exitCode = c));
+  while (now() < deadline) {
+    if (exitCode !== undefined) throw new Error(`${process.proc.name} exited (code ${exitCode}) before it was ready; last lines of its log:\n${await process.proc.logTail(20)}`);
+    const reacted = ctx.tracker.firstChangesSince(mark).get(target.key);
+    if (reacted !== undefined) {
+      // The probe it reacted to is the last one sent before its write arrived.
+      const probe = sent.filter((t) => t < reacted).at(-1);
+      if (probe !== undefined) return probe;
+    }
+    sent.push(now());
+    await ctx.api.request('PATCH', `/api/v1/namespaces/${target.namespace}/secrets/${target.secret}`, rotationPatch('ready-probe'), MERGE_PATCH);
+    await sleep(200);
+  }
+  throw new Error(`${process.proc.name} reacted to no update within ${Math.round(timeoutMs / 1000)} s`);
+}
+
+async function measureStart(ctx: Context, process: MeasuredProcess, ready: () => Promise<number>, ours: ControllerProcess | undefined, startedQuiet: boolean, meter: ReturnType<typeof cpuMeter>, adopted?: () => Promise<number>): Promise<StartSample> {
+  const readyAt = await ready();
+  const adoptedAt = adopted ? await adopted() : undefined;
+  const settledAt = await process.waitSettled(20 * 60_000, SETTLED_QUIET_MS);
+  const startupCpuSeconds = process.cpuSeconds();
+  await sleep(SETTLE_AFTER_MS);
+  const memory = process.memory();
+  const metrics = ours ? await ours.metrics() : undefined;
+  const requests = metrics ? requestsByVerb(metrics) : undefined;
+  return {
+    startedQuiet,
+    settledSeconds: (settledAt - process.startedAt) / 1000,
+    readySeconds: (readyAt - process.startedAt) / 1000,
+    adoptedSeconds: adoptedAt !== undefined ? (adoptedAt - process.startedAt) / 1000 : undefined,
+    startupCpuSeconds,
+    memory,
+    heap: metrics ? heapUse(metrics) : undefined,
+    requests,
+    writes: requests ? writes(requests) : undefined,
+    cpu: meter.read(),
+  };
+}
+
+function describeStart(s: StartSample): string {
+  return (
+    `ready ${s.readySeconds.toFixed(2)} s, settled ${s.settledSeconds.toFixed(2)} s` +
+    (s.adoptedSeconds !== undefined ? `, all adopted ${s.adoptedSeconds.toFixed(2)} s` : '') +
+    `, start-up CPU ${s.startupCpuSeconds.toFixed(2)} s, RSS ${s.memory.rssMiB.toFixed(0)} MiB (peak ${s.memory.peakRssMiB.toFixed(0)}, anon ${s.memory.anonMiB.toFixed(0)}, file ${s.memory.fileMiB.toFixed(0)}` +
+    (s.heap ? `, heap used ${s.heap.heapUsedMiB.toFixed(0)}` : '') +
+    ')' +
+    (s.requests ? `, requests ${JSON.stringify(s.requests)}` : '')
+  );
+}
+
+export interface ColdStartResult {
   status: 'ok';
-  objects: { secrets: number; deployments: number; namespaces: number };
   samples: StartSample[];
-  readySeconds: Summary;
-  coldReadySeconds: Summary;
-  warmReadySeconds: Summary;
   adoptedSeconds: Summary;
-  rssAtReadyMiB: Summary;
-  rssAfterReadyMiB: Summary;
+  readySeconds: Summary;
+  rssMiB: Summary;
   peakRssMiB: Summary;
-  /** The compiled build (warm starts). */
-  builtRssAfterReadyMiB: Summary;
-  builtReadySeconds: Summary;
-  heapUsedMiB: Summary;
-  controllerCpuSeconds: Summary;
-  coldRequestsMedian: Record<Verb, number>;
-  warmRequestsMedian: Record<Verb, number>;
-  warmWritesMax: number;
+  requestsMedian: Record<Verb, number>;
+  /** The digest key the last cold start made: warm starts use it. */
+  key: string;
 }
 
-const SETTLE_AFTER_MS = 3000;
-
-export async function startup(ctx: Context): Promise<{ result: StartupResult; controller: ControllerProcess }> {
+export async function coldStarts(ctx: Context, count: number, keyPrefix: string): Promise<ColdStartResult> {
   const samples: StartSample[] = [];
   const total = ctx.layout.workloads.length;
   let key = '';
-  let controller: ControllerProcess | undefined;
-  const runs = [
-    ...Array.from({ length: ctx.plan.coldStarts }, () => 'cold' as const),
-    ...Array.from({ length: ctx.plan.builtStarts }, () => 'built' as const),
-    ...Array.from({ length: ctx.plan.warmStarts }, () => 'warm' as const),
-  ];
-  let build: Build | undefined;
-  try {
-    if (ctx.plan.builtStarts > 0) build = await buildDist();
-    for (const [i, kind] of runs.entries()) {
-      if (kind === 'cold') key = `kvr-bench-key-${i + 1}`;
-      const settled = await ctx.tracker.settle(1000, ctx.plan.settleCapMs);
-      if (!settled.quiet) ctx.log(`  (the Deployment controller was still catching up after ${(settled.waitedMs / 1000).toFixed(0)} s; starting anyway)`);
-      const mark = ctx.tracker.changes.length;
-      const meter = cpuMeter(ctx);
-      controller = await startController(ctx, key, `startup-${i + 1}-${kind}`, kind === 'built' ? build?.main : undefined);
-      meter.add('controller', controller.pid);
-      const readyAt = await controller.waitReady(10 * 60_000);
-      const rssAtReady = controller.memory().rssMiB;
-      const requestsAtReady = requestsByVerb(await controller.metrics());
-      let adoptedSeconds: number | undefined;
-      if (kind === 'cold') {
-        await ctx.tracker.waitFor(`all ${total} Deployments to get a new baseline`, () => ctx.tracker.firstChangesSince(mark).size >= total, 10 * 60_000);
-        const firsts = [...ctx.tracker.firstChangesSince(mark).values()];
-        adoptedSeconds = (Math.max(...firsts) - controller.startedAt) / 1000;
-      }
-      // Let the last patches and their echoes pass before reading memory and counters.
-      await sleep(SETTLE_AFTER_MS);
-      const mem = controller.memory();
-      const metricsAfter = await controller.metrics();
-      const sample: StartSample = {
-        kind,
-        startedQuiet: settled.quiet,
-        readySeconds: (readyAt - controller.startedAt) / 1000,
-        adoptedSeconds,
-        rssAtReadyMiB: rssAtReady,
-        rssAfterMiB: mem.rssMiB,
-        peakRssMiB: mem.peakRssMiB,
-        cpuSeconds: controller.cpuSeconds(),
-        heap: heapUse(metricsAfter),
-        cpu: meter.read(),
-        requests: requestsByVerb(metricsAfter),
-        requestsAtReady,
+  for (let i = 0; i < count; i++) {
+    key = `${keyPrefix}-${i + 1}`;
+    const settled = await ctx.tracker.settle(1000, ctx.plan.settleCapMs);
+    if (!settled.quiet) ctx.log(`  (the Deployment controller was still catching up after ${(settled.waitedMs / 1000).toFixed(0)} s; starting anyway)`);
+    const mark = ctx.tracker.changes.length;
+    const meter = cpuMeter(ctx);
+    const controller = await startController(ctx, key, `${ctx.scale.name}-cold-${i + 1}`);
+    meter.add('controller', controller.pid);
+    try {
+      const adopted = async () => {
+        await ctx.tracker.waitFor(`all ${total} Deployments to get a new baseline`, () => ctx.tracker.firstChangesSince(mark).size >= total, 30 * 60_000);
+        return Math.max(...ctx.tracker.firstChangesSince(mark).values());
       };
+      const sample = await measureStart(ctx, controller, () => controller.waitReady(20 * 60_000), controller, settled.quiet, meter, adopted);
       samples.push(sample);
-      ctx.log(
-        `  start ${i + 1}/${runs.length} (${kind}): ready ${sample.readySeconds.toFixed(2)} s` +
-          (adoptedSeconds !== undefined ? `, all adopted ${adoptedSeconds.toFixed(2)} s` : '') +
-          `, RSS ${mem.rssMiB.toFixed(0)} MiB (peak ${mem.peakRssMiB.toFixed(0)}, heap used ${sample.heap.heapUsedMiB.toFixed(0)}), CPU ${sample.cpuSeconds.toFixed(1)} s, ` +
-          `requests ${JSON.stringify(sample.requests)}, cpu ${JSON.stringify(sample.cpu)}`,
-      );
-      if (i < runs.length - 1) {
-        const stopFrom = now();
-        await controller.stop();
-        if (now() - stopFrom > 5000) ctx.log(`  (the controller took ${((now() - stopFrom) / 1000).toFixed(0)} s to stop)`);
-        controller = undefined;
-      }
+      ctx.log(`  cold start ${i + 1}/${count}: ${describeStart(sample)}`);
+    } finally {
+      await controller.stop();
     }
-  } catch (err) {
-    await controller?.stop();
-    throw err;
-  } finally {
-    await build?.remove();
   }
-
-  const cold = samples.filter((s) => s.kind === 'cold');
-  const warm = samples.filter((s) => s.kind === 'warm');
-  const built = samples.filter((s) => s.kind === 'built');
-  const source = samples.filter((s) => s.kind !== 'built');
-  const medianVerbs = (list: StartSample[]) => {
-    const out = {} as Record<Verb, number>;
-    for (const v of Object.keys(list[0]?.requests ?? {}) as Verb[]) out[v] = summarize(list.map((s) => s.requests[v])).p50;
-    return out;
-  };
+  const requestsMedian = {} as Record<Verb, number>;
+  for (const v of Object.keys(samples[0]?.requests ?? {}) as Verb[]) requestsMedian[v] = summarize(samples.map((s) => s.requests![v])).p50;
   return {
-    controller: controller!,
-    result: {
-      status: 'ok',
-      objects: { secrets: ctx.scale.secrets, deployments: total, namespaces: ctx.scale.namespaces },
-      samples,
-      readySeconds: summarize(source.map((s) => s.readySeconds)),
-      coldReadySeconds: summarize(cold.map((s) => s.readySeconds)),
-      warmReadySeconds: summarize(warm.map((s) => s.readySeconds)),
-      adoptedSeconds: summarize(cold.map((s) => s.adoptedSeconds!)),
-      rssAtReadyMiB: summarize(source.map((s) => s.rssAtReadyMiB)),
-      rssAfterReadyMiB: summarize(source.map((s) => s.rssAfterMiB)),
-      peakRssMiB: summarize(source.map((s) => s.peakRssMiB)),
-      builtRssAfterReadyMiB: summarize(built.map((s) => s.rssAfterMiB)),
-      builtReadySeconds: summarize(built.map((s) => s.readySeconds)),
-      heapUsedMiB: summarize(source.map((s) => s.heap.heapUsedMiB)),
-      controllerCpuSeconds: summarize(source.map((s) => s.cpuSeconds)),
-      coldRequestsMedian: medianVerbs(cold),
-      warmRequestsMedian: medianVerbs(warm),
-      warmWritesMax: Math.max(0, ...[...warm, ...built].map((s) => writes(s.requests))),
-    },
+    status: 'ok',
+    samples,
+    adoptedSeconds: summarize(samples.map((s) => s.adoptedSeconds!)),
+    readySeconds: summarize(samples.map((s) => s.readySeconds)),
+    rssMiB: summarize(samples.map((s) => s.memory.rssMiB)),
+    peakRssMiB: summarize(samples.map((s) => s.memory.peakRssMiB)),
+    requestsMedian,
+    key,
   };
+}
+
+/** A controller the benchmark compares: how to start it, and the workload its reaction is measured on. */
+export interface Contender {
+  id: 'keyvault-reloader' | 'stakater-reloader';
+  target: Workload;
+  start(label: string): Promise<{ process: MeasuredProcess; ours?: ControllerProcess }>;
+}
+
+export interface ContenderRun {
+  start: StartSample;
+  idle: SteadyWindow[];
+  reaction: ReactionResult;
+}
+
+/** Starts the contender, measures its start, its idle windows and its reaction, runs `more` (if any) while it is up, then stops it. */
+export async function contenderRun(ctx: Context, c: Contender, label: string, more?: (ours: ControllerProcess) => Promise<void>): Promise<ContenderRun> {
+  const settled = await ctx.tracker.settle(1000, ctx.plan.settleCapMs);
+  const meter = cpuMeter(ctx);
+  const { process, ours } = await c.start(label);
+  meter.add('controller', process.pid);
+  try {
+    const ready = ours ? () => ours.waitReady(20 * 60_000) : () => probeReady(ctx, process, c.target, 20 * 60_000);
+    const start = await measureStart(ctx, process, ready, ours, settled.quiet, meter);
+    ctx.log(`  ${c.id} start: ${describeStart(start)}`);
+    const idle: SteadyWindow[] = [];
+    for (let i = 0; i < ctx.plan.idleWindows; i++) idle.push(await steadyWindow(ctx, process, ours));
+    const r = await reaction(ctx, process, c.target, ctx.plan.reactionUpdates, ours);
+    ctx.log(
+      `  ${c.id} reaction: p50 ${r.clientMs.p50.toFixed(1)} / p90 ${r.clientMs.p90.toFixed(1)} / p99 ${r.clientMs.p99.toFixed(1)} ms (max ${r.clientMs.max.toFixed(1)}, n=${r.clientMs.n}, timeouts ${r.timeouts})` +
+        (r.requestsPerEvent ? `, per update ${JSON.stringify(r.requestsPerEvent)}, deferred ${JSON.stringify(r.deferred)}` : ''),
+    );
+    if (more && ours) await more(ours);
+    return { start, idle, reaction: r };
+  } finally {
+    await process.stop();
+  }
 }

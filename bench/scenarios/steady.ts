@@ -1,64 +1,49 @@
 // Scenario 5, steady state: with every object in place and nothing changing,
-// the controller must write nothing. Measured per window: CPU seconds the
-// controller process used (/proc/<pid>/stat), API requests by verb (its
-// /metrics), and its RSS at the end.
+// a controller must write nothing and use next to no CPU. Measured per
+// window: CPU seconds the process used (/proc/<pid>/stat), its RSS at the
+// end and, for our controller, its API requests by verb (its /metrics).
 import { sleep } from '../lib/clock.ts';
 import { cpuMeter, type Context } from '../lib/context.ts';
 import type { CpuUse } from '../lib/cpu.ts';
-import type { ControllerProcess } from '../lib/controller.ts';
+import type { ControllerProcess, MeasuredProcess } from '../lib/controller.ts';
 import { diffVerbs, requestsByVerb, writes, type Verb } from '../lib/metrics.ts';
-import { summarize, type Summary } from '../lib/stats.ts';
 
 export interface SteadyWindow {
   seconds: number;
   cpuSeconds: number;
-  requests: Record<Verb, number>;
-  writes: number;
+  /** CPU seconds per minute over the window. */
+  cpuPerMinute: number;
+  /** Ours only. */
+  requests?: Record<Verb, number>;
+  writes?: number;
   rssMiB: number;
+  /** Whether the cluster was quiet (no Deployment changes for 5 s) when the window began. */
+  startedQuiet: boolean;
   cpu: CpuUse;
 }
 
-export interface SteadyResult {
-  status: 'ok';
-  windows: SteadyWindow[];
-  windowSeconds: number;
-  /** Whether the cluster was quiet (no Deployment changes for 5 s) when the windows began. */
-  startedQuiet: boolean;
-  cpuSecondsPerWindow: Summary;
-  cpuPercent: Summary;
-  writesTotal: number;
-  requestsTotal: Record<Verb, number>;
-  rssMiB: Summary;
-}
-
-export async function steady(ctx: Context, controller: ControllerProcess): Promise<SteadyResult> {
+/** One window; `ours` is set when the process is our controller, whose /metrics can be read. */
+export async function steadyWindow(ctx: Context, process: MeasuredProcess, ours?: ControllerProcess): Promise<SteadyWindow> {
   const settled = await ctx.tracker.settle(5000, ctx.plan.steadySettleCapMs);
   if (!settled.quiet) ctx.log(`  (the Deployment controller was still busy after ${(settled.waitedMs / 1000).toFixed(0)} s; measuring anyway)`);
-  const windows: SteadyWindow[] = [];
-  for (let i = 0; i < ctx.plan.steadyWindows; i++) {
-    const m0 = requestsByVerb(await controller.metrics());
-    const meter = cpuMeter(ctx, controller);
-    const c0 = controller.cpuSeconds();
-    const t0 = performance.now();
-    await sleep(ctx.plan.steadyWindowSeconds * 1000);
-    const c1 = controller.cpuSeconds();
-    const seconds = (performance.now() - t0) / 1000;
-    const requests = diffVerbs(requestsByVerb(await controller.metrics()), m0);
-    const w: SteadyWindow = { seconds, cpuSeconds: c1 - c0, requests, writes: writes(requests), rssMiB: controller.memory().rssMiB, cpu: meter.read() };
-    windows.push(w);
-    ctx.log(`  window ${i + 1}/${ctx.plan.steadyWindows}: ${seconds.toFixed(0)} s, CPU ${w.cpuSeconds.toFixed(2)} s, writes ${w.writes}, requests ${JSON.stringify(requests)}, RSS ${w.rssMiB.toFixed(0)} MiB, cpu ${JSON.stringify(w.cpu)}`);
-  }
-  const requestsTotal = {} as Record<Verb, number>;
-  for (const w of windows) for (const [v, n] of Object.entries(w.requests) as [Verb, number][]) requestsTotal[v] = (requestsTotal[v] ?? 0) + n;
-  return {
-    status: 'ok',
-    windows,
-    windowSeconds: ctx.plan.steadyWindowSeconds,
+  const m0 = ours ? requestsByVerb(await ours.metrics()) : undefined;
+  const meter = cpuMeter(ctx, process);
+  const c0 = process.cpuSeconds();
+  const t0 = performance.now();
+  await sleep(ctx.plan.steadyWindowSeconds * 1000);
+  const c1 = process.cpuSeconds();
+  const seconds = (performance.now() - t0) / 1000;
+  const requests = ours && m0 ? diffVerbs(requestsByVerb(await ours.metrics()), m0) : undefined;
+  const w: SteadyWindow = {
+    seconds,
+    cpuSeconds: c1 - c0,
+    cpuPerMinute: ((c1 - c0) * 60) / seconds,
+    requests,
+    writes: requests ? writes(requests) : undefined,
+    rssMiB: process.memory().rssMiB,
     startedQuiet: settled.quiet,
-    cpuSecondsPerWindow: summarize(windows.map((w) => w.cpuSeconds)),
-    cpuPercent: summarize(windows.map((w) => (100 * w.cpuSeconds) / w.seconds)),
-    writesTotal: windows.reduce((n, w) => n + w.writes, 0),
-    requestsTotal,
-    rssMiB: summarize(windows.map((w) => w.rssMiB)),
+    cpu: meter.read(),
   };
+  ctx.log(`  idle ${seconds.toFixed(0)} s: CPU ${w.cpuSeconds.toFixed(2)} s${requests ? `, writes ${w.writes}, requests ${JSON.stringify(requests)}` : ''}, RSS ${w.rssMiB.toFixed(0)} MiB`);
+  return w;
 }

@@ -115,16 +115,7 @@ export async function startController(config: Config, log: Logger, opts: { clien
   }
 
   const informers = [...scope.informers, ...(reloader ? reloader.informers : []), ...(sync?.informers ?? [])];
-  const statsSeen = new Map<string, { relists: number; watchRestarts: number }>();
-  const statsTimer = setInterval(() => {
-    for (const i of informers) {
-      const seen = statsSeen.get(i.name) ?? { relists: 0, watchRestarts: 0 };
-      metrics.relists.inc({ informer: i.name }, i.stats.relists - seen.relists);
-      metrics.watchRestarts.inc({ informer: i.name }, i.stats.watchRestarts - seen.watchRestarts);
-      statsSeen.set(i.name, { relists: i.stats.relists, watchRestarts: i.stats.watchRestarts });
-    }
-  }, 5000);
-  statsTimer.unref();
+  metrics.countInformers(informers);
 
   const http = await startHttpServer({
     host: config.server.host,
@@ -152,7 +143,6 @@ export async function startController(config: Config, log: Logger, opts: { clien
     isLeader,
     async stop() {
       stopping = true;
-      clearInterval(statsTimer);
       reloader?.queue.stop();
       sync?.queue.stop();
       syncAbort.abort();

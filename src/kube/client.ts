@@ -2,10 +2,12 @@
 // streams over node:https with a keep-alive agent. Raw paths keep CRDs,
 // patches and pagination uniform and under our control; objects are typed
 // with client-node's models (types only: erased at run time).
-import http from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
+import { http } from '../core/node-http.ts';
 import { createInterface } from 'node:readline';
 import { loadConnection, type Connection } from './connection.ts';
+import { ListSplitter } from './list-stream.ts';
 
 export const PATCH = {
   strategicMerge: 'application/strategic-merge-patch+json',
@@ -31,6 +33,20 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
+/** What a LIST answers besides its items. */
+export interface ListMeta {
+  metadata: { resourceVersion: string; continue?: string };
+}
+
+/**
+ * Ask for PartialObjectMetadata (apiVersion meta.k8s.io/v1): name, namespace, labels,
+ * annotations, ownerReferences, resourceVersion, and no spec, status or data.
+ */
+export const METADATA_ONLY = {
+  list: 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1',
+  watch: 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1',
+} as const;
+
 export type WatchEvent = { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR'; object: any };
 
 export interface KubeClient {
@@ -38,11 +54,13 @@ export interface KubeClient {
   /** Counts requests by verb, for metrics and for benchmarks that assert "no LIST per event". */
   readonly onRequest: Set<(verb: string, path: string) => void>;
   request<T = any>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, opts?: RequestOptions): Promise<T>;
+  /** One LIST page, its items handed to onItem one at a time as they arrive, never the whole page at once. */
+  list(path: string, opts: RequestOptions, onItem: (item: any) => void): Promise<ListMeta>;
   /**
    * Resolves once the server has accepted the watch (or it failed, reported through onDone).
    * Aborting `signal` ends it at any stage, opening included; onDone then gets null.
    */
-  watch(path: string, query: Record<string, string | number | boolean | undefined>, onEvent: (e: WatchEvent) => void, onDone: (err: unknown) => void, signal?: AbortSignal): Promise<AbortController>;
+  watch(path: string, query: Record<string, string | number | boolean | undefined>, onEvent: (e: WatchEvent) => void, onDone: (err: unknown) => void, opts?: { accept?: string; signal?: AbortSignal }): Promise<AbortController>;
 }
 
 export function loadKubeConfig(file?: string, context?: string): Connection {
@@ -64,7 +82,7 @@ export function createKubeClient(connection: Connection): KubeClient {
 
   const open = async (method: string, u: URL, headers: Record<string, string>, signal: AbortSignal, body?: string) => {
     const auth = await connection.headers();
-    return new Promise<http.IncomingMessage>((resolve, reject) => {
+    return new Promise<IncomingMessage>((resolve, reject) => {
       if (signal.aborted) return reject(signal.reason);
       // Aborting destroys the request, whose errors every caller listens for; the listener
       // goes once the exchange is over, so a late timeout never touches a finished request.
@@ -82,7 +100,7 @@ export function createKubeClient(connection: Connection): KubeClient {
     });
   };
 
-  const readText = (res: http.IncomingMessage) =>
+  const readText = (res: IncomingMessage) =>
     new Promise<string>((resolve, reject) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -123,7 +141,35 @@ export function createKubeClient(connection: Connection): KubeClient {
       if (status < 200 || status >= 300) throw statusError(method, path, status, text);
       return (text ? JSON.parse(text) : undefined) as any;
     },
-    async watch(path, query, onEvent, onDone, signal) {
+    async list(path, opts, onItem) {
+      notify('LIST', path);
+      const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+      const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+      const res = await open('GET', url(path, opts.query), { accept: opts.accept ?? 'application/json' }, signal);
+      const status = res.statusCode ?? 0;
+      if (status < 200 || status >= 300) throw statusError('GET', path, status, await readText(res));
+      return new Promise<ListMeta>((resolve, reject) => {
+        const splitter = new ListSplitter((json) => onItem(JSON.parse(json)));
+        res.on('data', (chunk: Buffer) => {
+          try {
+            splitter.write(chunk);
+          } catch (err) {
+            res.destroy();
+            reject(err);
+          }
+        });
+        res.on('end', () => {
+          try {
+            resolve(splitter.end<ListMeta>());
+          } catch (err) {
+            reject(err instanceof SyntaxError ? new Error(`GET ${path}: the list response is not valid JSON: ${err.message}`) : err);
+          }
+        });
+        res.on('error', reject);
+      });
+    },
+    async watch(path, query, onEvent, onDone, opts = {}) {
+      const signal = opts.signal;
       notify('WATCH', path);
       const abort = new AbortController();
       const onAbort = () => abort.abort();
@@ -138,7 +184,7 @@ export function createKubeClient(connection: Connection): KubeClient {
         onDone(err);
       };
       try {
-        const res = await open('GET', url(path, { ...query, watch: 'true' }), { accept: 'application/json' }, abort.signal);
+        const res = await open('GET', url(path, { ...query, watch: 'true' }), { accept: opts.accept ?? 'application/json' }, abort.signal);
         if (res.statusCode !== 200) {
           const text = await readText(res).catch(() => '');
           const err = statusError('WATCH', path, res.statusCode ?? 0, text);

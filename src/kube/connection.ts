@@ -5,16 +5,17 @@
 // loaded only for the kubeconfig auth we do not handle ourselves (exec plugins
 // such as kubelogin, auth providers), and then only to obtain headers.
 import { readFileSync, existsSync } from 'node:fs';
-import http from 'node:http';
+import type { Agent } from 'node:http';
 import https from 'node:https';
+import { http } from '../core/node-http.ts';
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 
 export interface Connection {
   /** Base URL, e.g. https://10.0.0.1:443. */
   readonly server: string;
-  readonly agent: http.Agent;
+  readonly agent: Agent;
   /** Authentication headers for the next request (tokens may rotate). */
   headers(): Promise<Record<string, string>>;
   /** Where the settings came from, for messages. */
@@ -82,7 +83,7 @@ interface Kubeconfig {
 
 function fromKubeconfig(file: string, context?: string): Connection {
   const dir = path.dirname(file);
-  const cfg = parseYaml(readFileSync(file, 'utf8')) as Kubeconfig;
+  const cfg = parseKubeconfig(readFileSync(file, 'utf8'));
   const ctxName = context ?? cfg['current-context'];
   const ctx = cfg.contexts?.find((c) => c.name === ctxName)?.context;
   if (!ctx) throw new Error(`kubeconfig ${file}: context ${JSON.stringify(ctxName)} not found; pass --context or set current-context`);
@@ -118,6 +119,23 @@ function fromKubeconfig(file: string, context?: string): Connection {
     headers = async () => ({});
   }
   return { server: cluster.server.replace(/\/+$/, ''), agent, headers, source: `kubeconfig ${file} (context ${ctxName})` };
+}
+
+/**
+ * A kubeconfig written as JSON (valid YAML too, and what many tools write) is read
+ * without the YAML parser, which is loaded only for a file that needs it: in a pod
+ * (service account) or with a JSON kubeconfig it costs nothing resident.
+ */
+function parseKubeconfig(text: string): Kubeconfig {
+  if (text.trimStart().startsWith('{')) {
+    try {
+      return JSON.parse(text) as Kubeconfig;
+    } catch {
+      // Not JSON after all (YAML flow style): the YAML parser reads it.
+    }
+  }
+  const yaml = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+  return yaml.parse(text) as Kubeconfig;
 }
 
 /** Exec plugins and auth providers: client-node runs them (and caches their tokens); we take the headers. */

@@ -13,8 +13,8 @@
 //   emptied and it is looked for again now and then.
 import type { Logger } from '../log.ts';
 import { backoffMs } from '../core/backoff.ts';
-import { sleep } from '../core/timer.ts';
-import { KubeError, type KubeClient, type WatchEvent } from './client.ts';
+import { setTimer, sleep } from '../core/timer.ts';
+import { KubeError, METADATA_ONLY, type KubeClient, type WatchEvent } from './client.ts';
 import { Indexer, NAMESPACE_INDEX, namespaceOfKey, type Indexers } from './store.ts';
 
 export interface InformerOptions<T> {
@@ -23,6 +23,10 @@ export interface InformerOptions<T> {
   /** Collection paths, one per watched namespace or one cluster-wide, e.g. /api/v1/secrets. */
   paths: string[];
   labelSelector?: string;
+  /** Objects the server need not send at all, e.g. `type!=helm.sh/release.v1`. */
+  fieldSelector?: string;
+  /** Where transform reads only metadata: ask for PartialObjectMetadata, not whole objects. */
+  metadataOnly?: boolean;
   /**
    * What the cache keeps of an object (null drops it, as if it did not
    * exist). The one place where an object's size is decided: keep only what
@@ -231,14 +235,19 @@ export class Informer<T> {
     let cont: string | undefined;
     let rv = '';
     do {
-      const page = await this.opts.client.request<{ metadata: { resourceVersion: string; continue?: string }; items: any[] }>('GET', state.path, {
-        query: { limit: this.opts.pageSize ?? 500, continue: cont, labelSelector: this.opts.labelSelector },
-        signal,
-      });
-      for (const item of page.items) {
-        const value = this.opts.transform(item);
-        if (value !== null) seen.set(objectKey(item), { resourceVersion: item.metadata?.resourceVersion ?? '', value });
-      }
+      // Items are projected as they arrive: a whole page of objects is never alive at once.
+      const page = await this.opts.client.list(
+        state.path,
+        {
+          query: { limit: this.opts.pageSize ?? 500, continue: cont, labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector },
+          accept: this.opts.metadataOnly ? METADATA_ONLY.list : undefined,
+          signal,
+        },
+        (item) => {
+          const value = this.opts.transform(item);
+          if (value !== null) seen.set(objectKey(item), { resourceVersion: item.metadata?.resourceVersion ?? '', value });
+        },
+      );
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion;
     } while (cont);
@@ -261,7 +270,7 @@ export class Informer<T> {
       const finish = (err: unknown) => {
         if (settled) return;
         settled = true;
-        clearInterval(watchdog);
+        clearTimeout(watchdog);
         signal.removeEventListener('abort', onAbort);
         state.watching = false;
         if (gone) resolve('gone');
@@ -271,13 +280,20 @@ export class Informer<T> {
       // relist() or stop(): the client closes the watch (or never opens it) and reports null.
       const onAbort = () => finish(null);
       signal.addEventListener('abort', onAbort, { once: true });
-      const watchdog = setInterval(() => {
-        if (Date.now() - state.lastEventAt > silenceMs) {
-          this.opts.log.warn({ informer: this.name, path: state.path, silentForMs: Date.now() - state.lastEventAt }, 'watch silent; restarting it');
+      // The watchdog wakes when the watch would have been silent for silenceMs, not on a
+      // fixed tick: an idle controller's informers then wake about once per bookmark
+      // (the API server sends one a minute), not every few seconds each.
+      let watchdog: NodeJS.Timeout;
+      const watch = () => {
+        const silentFor = Date.now() - state.lastEventAt;
+        if (silentFor > silenceMs) {
+          this.opts.log.warn({ informer: this.name, path: state.path, silentForMs: silentFor }, 'watch silent; restarting it');
           state.round.abort();
+          return;
         }
-      }, Math.min(silenceMs, 5_000));
-      watchdog.unref();
+        watchdog = setTimer(watch, silenceMs - silentFor + 1);
+      };
+      watchdog = setTimer(watch, silenceMs + 1);
       state.lastEventAt = Date.now();
       this.opts.client
         .watch(
@@ -286,6 +302,7 @@ export class Informer<T> {
             resourceVersion: state.resourceVersion,
             allowWatchBookmarks: true,
             labelSelector: this.opts.labelSelector,
+            fieldSelector: this.opts.fieldSelector,
             // Let the server end the watch now and then; we resume from the last resourceVersion.
             timeoutSeconds: 240 + Math.floor(Math.random() * 240),
           },
@@ -315,7 +332,7 @@ export class Informer<T> {
             if (err && (err as { statusCode?: number }).statusCode === 410) gone = true;
             finish(err);
           },
-          signal,
+          { accept: this.opts.metadataOnly ? METADATA_ONLY.watch : undefined, signal },
         )
         .then(() => {
           if (!settled) state.watching = true;

@@ -29,6 +29,7 @@ export class NamespaceScope {
         client: opts.client,
         paths: ['/api/v1/namespaces'],
         labelSelector: opts.namespaceSelector,
+        metadataOnly: true,
         log: opts.log,
         silenceMs: opts.silenceMs,
         transform: () => true,

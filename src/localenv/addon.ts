@@ -57,6 +57,12 @@ export interface AddonOptions {
   republishPeriodMs?: number;
   /** The driver's --rotation-poll-interval (default 2m, the driver's own). */
   rotationPollInterval?: string;
+  /**
+   * The provider's --write-cert-and-key-in-separate-files: a secret that backs
+   * a certificate also gets `<file>.crt` and `<file>.key`. Default true, as the
+   * AKS add-on runs it (the provider's own default and its chart's are false).
+   */
+  separateCertAndKeyFiles?: boolean;
   /** KWOK nodes to serve, a driver each (default: every KWOK node). */
   nodes?: string[];
   /**
@@ -188,9 +194,13 @@ export async function startAddon(opts: AddonOptions): Promise<LocalAddon> {
     name: 'azure-provider',
     command: providerBin,
     // The provider chart's arguments (constructPEMChain on, as its values
-    // default), with every port moved off the defaults so that several
-    // environments share a machine.
-    args: [`--endpoint=unix://${path.join(providersDir, 'azure.sock')}`, '--construct-pem-chain=true', `--healthz-port=${healthzPort}`, '--healthz-path=/healthz', '--healthz-timeout=5s', `--prometheus-port=${prometheusPort}`],
+    // default) and the AKS add-on's separate cert and key files, with every
+    // port moved off the defaults so that several environments share a machine.
+    args: [
+      `--endpoint=unix://${path.join(providersDir, 'azure.sock')}`, '--construct-pem-chain=true',
+      `--write-cert-and-key-in-separate-files=${opts.separateCertAndKeyFiles ?? true}`,
+      `--healthz-port=${healthzPort}`, '--healthz-path=/healthz', '--healthz-timeout=5s', `--prometheus-port=${prometheusPort}`,
+    ],
     env: baseEnv({ SSL_CERT_FILE: opts.azure.caBundleFile }),
     logFile: path.join(dir, 'azure-provider.log'),
     hostsFile,

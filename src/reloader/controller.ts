@@ -55,6 +55,13 @@ export interface ReloaderOptions {
   rolloutTimeoutMs?: number;
 }
 
+/**
+ * Secrets no workload can reference, skipped by the server: Helm's release records
+ * (one per release revision, each its whole gzipped manifest, often the largest
+ * Secrets in a cluster) are read by Helm, never mounted by a pod.
+ */
+export const SECRET_FIELD_SELECTOR = 'type!=helm.sh/release.v1';
+
 export const DEFAULT_ROLLOUT_TIMEOUT_MS = 10 * 60_000;
 
 /** The Warning given when a write is refused, by what the write was for. */
@@ -102,6 +109,7 @@ export class ReloaderController {
       client: opts.client,
       paths: paths('/api/v1', 'secrets'),
       labelSelector: opts.secretSelector,
+      fieldSelector: SECRET_FIELD_SELECTOR,
       log: opts.log,
       silenceMs: opts.watchSilenceMs,
       transform: (s) => (inScope(s) ? projectSecret(opts.keyring, opts.annotations, s) : null),
@@ -130,8 +138,10 @@ export class ReloaderController {
       concurrency: 8,
       onError: (key, err) => {
         if (err instanceof KubeError && err.status === 409) {
-          // Our view was older than the workload: wait for the watch to catch up, then decide again.
+          // Our view was older than the workload: the newer version is on its way on the watch,
+          // and its arrival queues the key again at once (cancelling this timer, a fallback).
           opts.log.debug({ workload: key }, 'workload changed under us (409); reconciling again');
+          opts.metrics.deferred('conflict');
           this.queue.addAfter(key, 200 + Math.random() * 300);
           return;
         }

@@ -176,6 +176,8 @@ export class MountedVersions {
     this.replicaSets = new Informer<ReplicaSetInfo>({
       ...common,
       name: 'replicasets',
+      // Read for its owner and revision only, both in its metadata.
+      metadataOnly: true,
       paths: opts.paths('/apis/apps/v1', 'replicasets'),
       transform: (o) => (opts.inScope(o) ? projectReplicaSet(o) : null),
       indexers: { [INDEX.replicaSetsByDeployment]: (rs) => (rs.deployment ? [`${rs.namespace}/${rs.deployment}`] : []) },

@@ -1,7 +1,8 @@
 // The controller's HTTP edge: liveness, readiness and Prometheus metrics on
 // one plain node:http server. Probes answer from callbacks that the caller
 // owns, so this file knows nothing about what "healthy" means.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { http } from '../core/node-http.ts';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.ts';
 import type { Metrics } from './metrics.ts';
@@ -27,7 +28,7 @@ export interface HttpServer {
 }
 
 export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServer> {
-  const server = createServer((req, res) => {
+  const server = http.createServer((req, res) => {
     handle(opts, req, res).catch((err: unknown) => {
       opts.log.error({ err: (err as Error).message, path: req.url }, 'http handler failed');
       if (!res.headersSent) send(res, 500, 'internal error\n');

@@ -253,8 +253,8 @@ export class SyncEngine {
       this.reportProblems(key, ref, plan.problems);
       return true;
     }
-    this.reportProblems(key, ref, []);
     const parsed = (entry.parsed as { value: ParsedClass }).value;
+    this.reportProblems(key, ref, parsed.refusedSecretObjects.flatMap((r) => r.problems), parsed.refusedSecretObjects.map((r) => r.secretName));
     this.pruneReads();
 
     let vault: VaultReader;
@@ -319,16 +319,19 @@ export class SyncEngine {
     return state;
   }
 
-  // Warns once per distinct set of problems.
-  private reportProblems(key: string, ref: ObjectRef, problems: Problem[]): void {
+  // Warns once per distinct set of problems. With `refused`, only those
+  // secretObjects entries are refused: the class's other Secrets are synced.
+  private reportProblems(key: string, ref: ObjectRef, problems: Problem[], refused?: string[]): void {
     const state = this.stateOf(key);
     const text = formatProblems(problems);
     const before = state.warned;
     if (text !== before) {
       state.warned = text;
       if (text !== '') {
-        this.opts.events.emit(ref, 'Warning', 'InvalidSecretProviderClass', `not synced: ${text}`);
-        this.opts.log.warn({ class: key, problems }, 'invalid SecretProviderClass: not synced');
+        const named = refused?.filter((n) => n !== '') ?? [];
+        const what = refused === undefined ? 'not synced' : `${named.length > 0 ? `Secret ${named.join(', ')}` : 'some secretObjects'} not synced (the class's other Secrets are)`;
+        this.opts.events.emit(ref, 'Warning', 'InvalidSecretProviderClass', `${what}: ${text}`);
+        this.opts.log.warn({ class: key, problems, ...(refused ? { secrets: refused } : {}) }, refused ? 'secretObjects entries refused: not synced' : 'invalid SecretProviderClass: not synced');
       } else if (before !== '') {
         this.opts.log.info({ class: key }, 'SecretProviderClass valid again');
       }
@@ -336,7 +339,7 @@ export class SyncEngine {
     if (text !== '') {
       this.opts.metrics.syncError(ref.namespace, ref.name, 'invalid');
       // An invalid class reads nothing: it keeps no identity or vault alive.
-      this.release(key);
+      if (refused === undefined) this.release(key);
     }
   }
 

@@ -137,7 +137,8 @@ export function planClassSync(input: PlanInput): SyncPlan {
  * versions of it: their Secrets are kept as they were, with a Warning.
  */
 export function removedSecretObjects(before: ParsedClass, after: ParsedClass): string[] {
-  const still = new Set(after.secretObjects.map((s) => s.secretName));
+  // An entry still listed but refused is not removed: its Secret waits for the fix.
+  const still = new Set([...after.secretObjects, ...after.refusedSecretObjects].map((s) => s.secretName));
   return before.secretObjects.map((s) => s.secretName).filter((name) => !still.has(name));
 }
 

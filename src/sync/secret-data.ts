@@ -41,6 +41,8 @@ export function buildSecrets(
   parsed.secretObjects.forEach((so, i) => {
     const problems: Problem[] = [];
     const data: Record<string, string> = {};
+    // tls.crt and tls.key of one unreadable file fail alike: say it once.
+    const said = new Set<string>();
     so.data.forEach((entry, j) => {
       const field = `spec.secretObjects[${i}].data[${j}]`;
       const file = byName.get(entry.objectName);
@@ -58,7 +60,9 @@ export function buildSecrets(
       }
       const part = tlsPart(file.content, entry.key);
       if (typeof part === 'string') {
-        problems.push({ field, message: `${file.id} (version ${file.version}), file "${file.fileName}": ${part}` });
+        const message = `${file.id} (version ${file.version}), file "${file.fileName}": ${part}`;
+        if (!said.has(message)) problems.push({ field, message });
+        said.add(message);
       } else {
         data[entry.key] = part.toString('base64');
       }

@@ -76,8 +76,9 @@ export interface ObjectSpec {
   /** Octal permission string as written (e.g. "0644"), '' when unset. */
   filePermission: string;
   /**
-   * Files this object always writes: `<alias>`, or `<alias>/0` … `<alias>/<N-1>`
-   * with a version history of N ≥ 2 (at most N; fewer when fewer versions exist).
+   * Files this object always writes: `<alias>`, or `<alias>/0` … `<alias>/<N>`
+   * with a version history of N ≥ 2 (at most N + 1, as the provider writes
+   * them; fewer when fewer versions exist).
    */
   fileNames: string[];
   /**
@@ -118,8 +119,20 @@ export interface ParsedClass {
   usePodIdentity: boolean;
   useVMManagedIdentity: boolean;
   objects: ObjectSpec[];
+  /** The secretObjects entries that can be written. */
   secretObjects: SecretObjectSpec[];
+  /**
+   * Entries refused on their own, as the driver refuses them (an empty type, a
+   * file no object writes, …): their Secrets are not written, the others are.
+   */
+  refusedSecretObjects: RefusedSecretObject[];
   overrides: ClassOverrides;
+}
+
+export interface RefusedSecretObject {
+  /** '' when the name itself is what is wrong. */
+  secretName: string;
+  problems: Problem[];
 }
 
 const OBJECT_TYPES: readonly ObjectType[] = ['secret', 'key', 'cert'];
@@ -233,9 +246,10 @@ export function parseSecretProviderClass(input: unknown, options: ParseOptions =
   const objects = objectsResult.ok ? objectsResult.value : [];
   if (!objectsResult.ok) problems.push(...objectsResult.problems);
 
-  const secretObjects = parseSecretObjects(spec.secretObjects, objects, objectsResult.ok, add);
+  const { secretObjects, refused } = parseSecretObjects(spec.secretObjects, objects, objectsResult.ok, add);
 
-  if (problems.length > 0 || cloud === undefined) return { ok: false, problems };
+  // A class refused as a whole reports its entries' problems too, so that one round of fixes is enough.
+  if (problems.length > 0 || cloud === undefined) return { ok: false, problems: [...problems, ...refused.flatMap((r) => r.problems)] };
   return {
     ok: true,
     value: {
@@ -251,6 +265,7 @@ export function parseSecretProviderClass(input: unknown, options: ParseOptions =
       useVMManagedIdentity,
       objects,
       secretObjects,
+      refusedSecretObjects: refused,
       overrides,
     },
   };
@@ -405,11 +420,12 @@ function parseObjectEntry(
   if (rawFormat !== '') {
     if (rawFormat !== 'pem' && rawFormat !== 'pfx') {
       fail('objectFormat', `"${fields.get('objectFormat')}" is not one of pem, pfx`);
-    } else if (rawFormat === 'pfx' && objectType !== 'secret') {
+    } else if (fields.get('objectFormat') === 'pfx' && objectType !== 'secret') {
       fail('objectFormat', 'pfx is only available with objectType secret (Key Vault returns the PFX only through the secret)');
-    } else {
+    } else if (objectType === 'secret') {
       objectFormat = rawFormat;
     }
+    // Otherwise the provider's check, which is case-sensitive, lets "PFX" through on a key or cert, and ignores it.
   }
 
   let objectEncoding: ObjectEncoding = 'utf-8';
@@ -431,13 +447,15 @@ function parseObjectEntry(
 
   const rawAlias = fields.get('objectAlias') || objectName;
   const aliasField = fields.get('objectAlias') ? 'objectAlias' : 'objectName';
-  const aliasProblem = rawAlias === '' ? undefined : fileNameProblem(rawAlias);
+  const aliasProblem = rawAlias === '' ? undefined : fileNameProblem(rawAlias, objectVersionHistory > 1);
   if (aliasProblem !== undefined) fail(aliasField, `"${rawAlias}" ${aliasProblem}`);
   const objectAlias = cleanFileName(rawAlias);
 
   if (!ok) return undefined;
+  // The provider takes one version more than objectVersionHistory asks for (its loop stops
+  // after index N, not before it): <alias>/0 … <alias>/<N>, and so do we.
   const fileNames = objectVersionHistory > 1
-    ? Array.from({ length: objectVersionHistory }, (_, i) => historyFileName(objectAlias, i))
+    ? Array.from({ length: objectVersionHistory + 1 }, (_, i) => historyFileName(objectAlias, i))
     : [objectAlias];
   return {
     index,
@@ -468,18 +486,24 @@ export function objectId(spec: Pick<ObjectSpec, 'objectType' | 'objectName'>, hi
   return historyIndex === undefined ? base : `${base}/${historyIndex}`;
 }
 
-// Mirrors the provider's validateFileName: the name is joined to the mount
-// path, so it must stay inside it. The provider also rejects any "..".
-function fileNameProblem(name: string): string | undefined {
+// The provider's validateFileName (relative, no "..") and the driver's
+// checks on each file it writes: a clean path (filepath.Clean leaves it as it
+// is, so no "./a", "a/" or "a//b"), elements of at most 255 characters, at
+// most 4096 in all. A history's files are <alias>/<index>, joined by the
+// provider, which cleans them: there an unclean alias is taken, as cleaned.
+function fileNameProblem(name: string, joined: boolean): string | undefined {
   if (name.startsWith('/')) return 'must be a relative path, not an absolute one';
   if (name.includes('..')) return 'must not contain ".."';
   if (name.includes('\0')) return 'must not contain a NUL character';
-  if (cleanFileName(name) === '.') return 'does not name a file';
+  const cleaned = cleanFileName(name);
+  if (cleaned === '.') return 'does not name a file';
+  if (!joined && cleaned !== name) return `is not a clean path, which the driver refuses: write "${cleaned}"`;
+  if (cleaned.split('/').some((part) => part.length > 255)) return 'has a path element longer than 255 characters';
+  if (cleaned.length > 4090) return 'is longer than the driver allows (4096 characters with its suffixes)';
   return undefined;
 }
 
-// The driver's atomic writer keys files by their cleaned path, so "./a" and
-// "a/" land as "a"; secretObjects refer to files by that cleaned name.
+// Go's filepath.Clean for a relative path without "..": "./a", "a/" and "a//b" become "a", "a" and "a/b".
 function cleanFileName(name: string): string {
   const cleaned = posix.normalize(name).replace(/\/+$/, '');
   return cleaned === '' ? '.' : cleaned;
@@ -514,16 +538,24 @@ function checkFileNameConflicts(
   }
 }
 
+/**
+ * The secretObjects entries, each checked on its own as the driver checks
+ * them: an entry it would refuse (no type, a file no object writes, a key a
+ * TLS Secret cannot hold, …) is refused alone and the others are written, as
+ * the driver syncs the others. Only a secretObjects that is not a list is a
+ * problem of the class.
+ */
 function parseSecretObjects(
   input: unknown,
   objects: readonly ObjectSpec[],
   objectsOk: boolean,
-  add: (field: string, message: string) => void,
-): SecretObjectSpec[] {
-  if (input === undefined || input === null) return [];
+  addToClass: (field: string, message: string) => void,
+): { secretObjects: SecretObjectSpec[]; refused: RefusedSecretObject[] } {
+  const out: { secretObjects: SecretObjectSpec[]; refused: RefusedSecretObject[] } = { secretObjects: [], refused: [] };
+  if (input === undefined || input === null) return out;
   if (!Array.isArray(input)) {
-    add('spec.secretObjects', 'must be a list');
-    return [];
+    addToClass('spec.secretObjects', 'must be a list');
+    return out;
   }
   const files = new Set<string>();
   for (const spec of objects) {
@@ -531,12 +563,15 @@ function parseSecretObjects(
     for (const f of spec.certKeyFileNames) files.add(f);
   }
 
-  const result: SecretObjectSpec[] = [];
   const seenNames = new Map<string, number>();
   input.forEach((raw: unknown, i) => {
     const at = `spec.secretObjects[${i}]`;
+    const problems: Problem[] = [];
+    const add = (field: string, message: string): void => {
+      problems.push({ field, message });
+    };
     if (!isRecord(raw)) {
-      add(at, 'must be a mapping with secretName, type and data');
+      out.refused.push({ secretName: '', problems: [{ field: at, message: 'must be a mapping with secretName, type and data' }] });
       return;
     }
     const so = raw as SecretObjectInput;
@@ -550,9 +585,16 @@ function parseSecretObjects(
     } else {
       seenNames.set(secretName, i);
     }
-    const type = typeof so.type === 'string' && so.type.trim() !== '' ? so.type.trim() : 'Opaque';
-    const typeProblem = secretTypeProblem(type);
-    if (typeProblem !== undefined) add(`${at}.type`, typeProblem);
+    // The driver refuses an entry whose type is missing or empty (its default to Opaque is
+    // never reached for one); blanks pass its check and are trimmed to "", which it writes as Opaque.
+    let type = 'Opaque';
+    if (typeof so.type !== 'string' || so.type === '') {
+      add(`${at}.type`, 'required: the type of the Secret, e.g. Opaque or kubernetes.io/tls (the CSI driver refuses an entry without one, too)');
+    } else {
+      type = so.type.trim() || 'Opaque';
+      const typeProblem = secretTypeProblem(type);
+      if (typeProblem !== undefined) add(`${at}.type`, typeProblem);
+    }
     const labels = readStringMap(so.labels, `${at}.labels`, add);
     const annotations = readStringMap(so.annotations, `${at}.annotations`, add);
 
@@ -589,9 +631,10 @@ function parseSecretObjects(
         data.push({ objectName, key });
       });
     }
-    result.push({ secretName, type, labels, annotations, data });
+    if (problems.length > 0) out.refused.push({ secretName, problems });
+    else out.secretObjects.push({ secretName, type, labels, annotations, data });
   });
-  return result;
+  return out;
 }
 
 function parseOverrides(

@@ -74,6 +74,32 @@ describe('reloader', () => {
     }
   });
 
+  it('Helm release Secrets are filtered out by the API server, listed or watched: never cached, never an input', async () => {
+    const env = await testEnv();
+    const ns = await createNamespace(env.client, 'helm');
+    const helmRelease = (name: string) => ({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name, labels: { owner: 'helm' } },
+      type: 'helm.sh/release.v1',
+      data: { release: Buffer.alloc(64 * 1024, 1).toString('base64') },
+    });
+    await env.client.request('POST', `/api/v1/namespaces/${ns}/secrets`, { body: helmRelease('sh.helm.release.v1.app.v1') });
+    await putSecret(env.client, ns, 'listed', { v: '1' });
+    const r = await startReloader(env, { namespace: ns });
+    try {
+      await r.controller.waitForSync();
+      assert.ok(r.controller.secrets.get(`${ns}/listed`), 'an ordinary Secret is cached');
+      assert.equal(r.controller.secrets.get(`${ns}/sh.helm.release.v1.app.v1`), undefined, 'the listed Helm release is not');
+      await env.client.request('POST', `/api/v1/namespaces/${ns}/secrets`, { body: helmRelease('sh.helm.release.v1.app.v2') });
+      await putSecret(env.client, ns, 'watched', { v: '1' });
+      await eventually('the Secret created after the Helm release to arrive on the watch', async () => r.controller.secrets.get(`${ns}/watched`) !== undefined);
+      assert.equal(r.controller.secrets.get(`${ns}/sh.helm.release.v1.app.v2`), undefined, 'the watched Helm release is not');
+    } finally {
+      await r.stop();
+    }
+  });
+
   it('three Secrets changed within the settle window give exactly one new ReplicaSet', async () => {
     const env = await testEnv();
     const ns = await createNamespace(env.client, 'coalesce');

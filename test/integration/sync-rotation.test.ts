@@ -214,7 +214,7 @@ describe('sync engine: a Key Vault rotation, end to end', () => {
     // Five classes in A (one identity), two in B (another), all polling every 2 s.
     for (const [{ ns, clientID }, count] of [[a, 5], [b, 2]] as const) {
       for (let i = 0; i < count; i++) {
-        await applyClass(env.client, ns, syncClass(`c${i}`, { vault, clientID, tenantId: azure.tenantId, objects, pollInterval: '2s', secretObjects: [{ secretName: `s${i}`, data: [{ objectName: 'shared', key: 'v' }] }] }));
+        await applyClass(env.client, ns, syncClass(`c${i}`, { vault, clientID, tenantId: azure.tenantId, objects, pollInterval: '2s', secretObjects: [{ secretName: `s${i}`, type: 'Opaque', data: [{ objectName: 'shared', key: 'v' }] }] }));
       }
     }
     controllers.push(await startSyncController(env, { namespaces: [a.ns, b.ns] }));

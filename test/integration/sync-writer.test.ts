@@ -47,7 +47,8 @@ async function createClass(client: KubeClient, ns: string, name: string, secretO
           clientID: '00000000-0000-0000-0000-00000000c1a5',
           objects: 'array:\n  - |\n    objectName: db-password\n    objectType: secret\n  - |\n    objectName: api-key\n    objectType: secret\n',
         },
-        secretObjects,
+        // A type, as the driver requires of every entry (the tests here are about other things).
+        secretObjects: secretObjects.map((so) => ({ type: 'Opaque', ...so })),
       },
     },
   });

@@ -56,7 +56,10 @@ describe('Dockerfile', () => {
     assert.ok(user && !/^(root|0)(:|$)/.test(user), `runs as a non-root user (USER ${user})`);
     const entry = JSON.parse(final.lines.find((l) => l.startsWith('ENTRYPOINT'))!.slice('ENTRYPOINT'.length)) as string[];
     assert.equal(entry[0], 'node');
-    assert.equal(path.posix.relative('/app', entry[1]!), pkg.bin['keyvault-reloader'], 'the entrypoint is the package bin');
+    assert.equal(path.posix.relative('/app', entry.at(-1)!), pkg.bin['keyvault-reloader'], 'the entrypoint is the package bin');
+    const nodeFlags = entry.slice(1, -1);
+    assert.ok(nodeFlags.every((f) => f.startsWith('--')), `only Node flags between node and the script: ${nodeFlags.join(' ')}`);
+    assert.ok(nodeFlags.some((f) => /^--max-semi-space-size=\d+$/.test(f)), 'a small young generation keeps start-up garbage from staying resident');
     assert.deepEqual(JSON.parse(final.lines.find((l) => l.startsWith('CMD'))!.slice(3)), ['run']);
   });
 

@@ -64,4 +64,16 @@ describe('metrics', () => {
     assert.match(text, /^keyvault_reloader_reaction_seconds_bucket\{le="0.005"\} 0$/m);
     assert.match(text, /^keyvault_reloader_reaction_seconds_bucket\{le="60"\} 1$/m);
   });
+
+  it('serves informer watch restarts and re-lists as they are when scraped (no timer copies them)', async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    const stats = { relists: 0, watchRestarts: 0 };
+    m.countInformers([{ name: 'secrets', stats }]);
+    assert.match(await m.registry.metrics(), /^keyvault_reloader_relists_total\{informer="secrets"\} 0$/m);
+    stats.relists = 2;
+    stats.watchRestarts = 5;
+    const text = await m.registry.metrics();
+    assert.match(text, /^keyvault_reloader_relists_total\{informer="secrets"\} 2$/m);
+    assert.match(text, /^keyvault_reloader_watch_restarts_total\{informer="secrets"\} 5$/m);
+  });
 });

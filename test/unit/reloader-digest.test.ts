@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { makeKeyring, mountedDigest, secretDigest } from '../../src/reloader/digest.ts';
 
 const KEY_A = Buffer.alloc(32, 0xa1);
@@ -153,6 +153,30 @@ describe('secretDigest', () => {
     const digest = secretDigest(A, { data: data({ password: value }) });
     assert.ok(!createHash('sha256').update(value).digest('hex').includes(digest));
     assert.ok(!digest.includes(Buffer.from(value).toString('hex')));
+  });
+
+  it('hashes what the base64 stands for: the same digest as decoding each value with Buffer.from, canonical or not', () => {
+    // The reference: length-prefixed fields, values decoded to Buffers first.
+    const reference = (type: string, d: Record<string, string>) => {
+      const h = createHmac('sha256', KEY_A);
+      const field = (b: Buffer) => {
+        const len = Buffer.alloc(4);
+        len.writeUInt32BE(b.length);
+        h.update(len).update(b);
+      };
+      for (const f of ['secret', type]) field(Buffer.from(f, 'utf8'));
+      for (const k of Object.keys(d).sort()) {
+        field(Buffer.from(k, 'utf8'));
+        field(Buffer.from(d[k]!, 'base64'));
+      }
+      return h.digest('hex').slice(0, 32);
+    };
+    const cases: Record<string, string>[] = [
+      { a: '', b: 'YQ==', c: 'YWI=', d: 'YWJj', 'ü-key': Buffer.from('välue').toString('base64') },
+      { big: Buffer.alloc(4096, 7).toString('base64') },
+      { spaced: 'YWJj\nZGVm', unpadded: 'YWI', junk: '!!YWJj' },
+    ];
+    for (const d of cases) assert.equal(secretDigest(A, { type: 'Opaque', data: d }), reference('Opaque', d), JSON.stringify(Object.keys(d)));
   });
 
   it('does not modify the Secret', () => {

@@ -89,15 +89,16 @@ describe('planClassSync', () => {
       ],
     });
     const second = readsOf(plan(parsed, results));
-    assert.deepEqual(second.map((r) => r.kind === 'get' && r.objectVersion), ['new', 'mid']);
+    // objectVersionHistory 2 writes h/0, h/1 and h/2, as the provider does.
+    assert.deepEqual(second.map((r) => r.kind === 'get' && r.objectVersion), ['new', 'mid', 'old']);
     answer(second.slice(0, 1), { 'h@new': secretBundle('h', 'new', 'N') }, results);
-    assert.deepEqual(readsOf(plan(parsed, results)).map((r) => r.kind === 'get' && r.objectVersion), ['mid']);
+    assert.deepEqual(readsOf(plan(parsed, results)).map((r) => r.kind === 'get' && r.objectVersion), ['mid', 'old']);
   });
 
   it('once everything is read: the Secrets to write, where their content comes from, and the versions the class holds', () => {
     const parsed = makeClass({
       objects: ['objectName: db-password\nobjectType: secret', 'objectName: h\nobjectType: secret\nobjectVersionHistory: 2'],
-      secretObjects: [db, { secretName: 'hist', data: [{ objectName: 'h/0', key: 'current' }, { objectName: 'h/1', key: 'previous' }] }],
+      secretObjects: [db, { secretName: 'hist', type: 'Opaque', data: [{ objectName: 'h/0', key: 'current' }, { objectName: 'h/1', key: 'previous' }] }],
     });
     const w = planToWrite(parsed, {
       'db-password@': secretBundle('db-password', 'v7', 's3cret'),
@@ -118,7 +119,7 @@ describe('planClassSync', () => {
   it('a failed read leaves only the Secrets that use it unwritten, says why, and keeps the versions that object held', () => {
     const parsed = makeClass({
       objects: ['objectName: db-password\nobjectType: secret', 'objectName: api\nobjectType: secret'],
-      secretObjects: [db, { secretName: 'api', data: [{ objectName: 'api', key: 'key' }] }],
+      secretObjects: [db, { secretName: 'api', type: 'Opaque', data: [{ objectName: 'api', key: 'key' }] }],
     });
     const w = planToWrite(parsed, {
       'db-password@': failed('throttled', '429 Throttled: too many requests'),

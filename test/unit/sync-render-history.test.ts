@@ -20,12 +20,13 @@ describe('pickVersionHistory', () => {
     ...(enabled === undefined ? {} : { enabled }),
   });
 
-  it('picks the N newest enabled versions, newest first, named <alias>/<index>', () => {
-    const picked = pickVersionHistory(history, [item('a', 100), item('e', 500), item('c', 300), item('d', 400, false), item('b', 200)]);
+  it('picks the N + 1 newest enabled versions, newest first, named <alias>/<index>, as the provider writes them', () => {
+    const picked = pickVersionHistory(history, [item('a', 100), item('e', 500), item('c', 300), item('d', 400, false), item('b', 200), item('z', 50)]);
     assert.deepEqual(picked, [
       { index: 0, version: 'e', fileName: 'pw/0', id: 'secret/db/0' },
       { index: 1, version: 'c', fileName: 'pw/1', id: 'secret/db/1' },
       { index: 2, version: 'b', fileName: 'pw/2', id: 'secret/db/2' },
+      { index: 3, version: 'a', fileName: 'pw/3', id: 'secret/db/3' },
     ]);
   });
 
@@ -35,7 +36,8 @@ describe('pickVersionHistory', () => {
 
   it('starts at a pinned objectVersion', () => {
     const pinned = spec('objectName: db\nobjectType: secret\nobjectVersion: c\nobjectVersionHistory: 2');
-    assert.deepEqual(pickVersionHistory(pinned, [item('a', 1), item('b', 2), item('c', 3), item('d', 4)]).map((v) => v.version), ['c', 'b']);
+    assert.deepEqual(pickVersionHistory(pinned, [item('a', 1), item('b', 2), item('c', 3), item('d', 4)]).map((v) => v.version), ['c', 'b', 'a']);
+    assert.deepEqual(pickVersionHistory(pinned, [item('b', 2), item('c', 3), item('d', 4)]).map((v) => v.version), ['c', 'b'], 'fewer when the listing ends');
     assert.deepEqual(pickVersionHistory(pinned, [item('a', 1)]), [], 'a pinned version that is not listed yields nothing');
   });
 

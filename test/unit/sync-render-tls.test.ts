@@ -70,6 +70,19 @@ describe('kubernetes.io/tls Secrets', () => {
   });
 });
 
+describe('kubernetes.io/tls Secrets from a file neither part can be read from', () => {
+  it('says so once, not once per part', () => {
+    const parsed = makeClass({
+      objects: ['objectName: bad\nobjectType: secret'],
+      secretObjects: [{ secretName: 'ingress-tls', type: 'kubernetes.io/tls', data: [{ objectName: 'bad', key: 'tls.crt' }, { objectName: 'bad', key: 'tls.key' }] }],
+    });
+    const result = buildSecrets(parsed, [file('bad', pki().pfx.rsaNoMac, 'secret/bad', 'v1')]);
+    assert.equal(result.failed.length, 1);
+    assert.deepEqual(result.failed[0]?.problems.map((p) => p.field), ['spec.secretObjects[0].data[0]']);
+    assert.match(result.failed[0]?.problems[0]?.message ?? '', /^secret\/bad \(version v1\), file "bad": holds neither PEM blocks nor a PKCS#12 archive the add-on can read \(the PKCS#12 archive has no MAC/);
+  });
+});
+
 describe('tlsPart', () => {
   const { leaf } = pki().rsa;
 
@@ -85,10 +98,24 @@ describe('tlsPart', () => {
     assert.equal((tlsPart(Buffer.from(goPem('RSA PRIVATE KEY', pkcs1)), 'tls.key') as Buffer).toString('latin1'), goPem('RSA PRIVATE KEY', pkcs1));
   });
 
+  it('gives an EC key stored without its public key the public key, as Go\'s MarshalECPrivateKey writes it', () => {
+    const { leaf: ecLeaf, leafKeyWithoutPublicDer } = pki().ec;
+    const sec1 = createPrivateKey({ key: ecLeaf.keyDer, format: 'der', type: 'pkcs8' }).export({ type: 'sec1', format: 'der' });
+    assert.equal((tlsPart(Buffer.from(goPem('PRIVATE KEY', leafKeyWithoutPublicDer) + ecLeaf.certPem), 'tls.key') as Buffer).toString('latin1'), goPem('EC PRIVATE KEY', sec1));
+    assert.equal((tlsPart(pki().pfx.ecWithoutPublicKey, 'tls.key') as Buffer).toString('latin1'), goPem('EC PRIVATE KEY', sec1), 'from a binary PFX too');
+  });
+
+  it('refuses a binary PFX the driver\'s reader refuses, for both parts', () => {
+    for (const key of ['tls.crt', 'tls.key']) {
+      assert.match(tlsPart(pki().pfx.rsaModern, key) as string, /^holds neither PEM blocks nor a PKCS#12 archive the add-on can read \(the PKCS#12 archive has a MAC with SHA-256/, key);
+      assert.match(tlsPart(pki().pfx.rsaKeyBag, key) as string, /safe bag of type keyBag/, key);
+    }
+  });
+
   it('explains content it cannot use', () => {
     assert.equal(tlsPart(Buffer.from(goPem('PRIVATE KEY', leaf.keyDer)), 'tls.crt'), 'holds no CERTIFICATE block');
     assert.equal(tlsPart(Buffer.from(goPem('PUBLIC KEY', Buffer.from('junk'))), 'tls.key'), 'the private key is not PKCS#1, PKCS#8 or SEC 1');
-    assert.match(tlsPart(Buffer.from('plain text secret'), 'tls.crt') as string, /holds neither PEM blocks nor a readable PKCS#12/);
+    assert.match(tlsPart(Buffer.from('plain text secret'), 'tls.crt') as string, /^holds neither PEM blocks nor a PKCS#12 archive the add-on can read \(the PKCS#12 archive is not valid ASN\.1/);
     assert.equal(tlsPart(Buffer.from(leaf.certPem), 'ca.crt'), '"ca.crt" is not a kubernetes.io/tls key: use tls.crt or tls.key');
   });
 });

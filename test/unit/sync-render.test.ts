@@ -117,9 +117,12 @@ describe('renderObject: secrets that back a certificate', () => {
     assert.equal(file?.content.toString('latin1'), chainPem(leaf.keyDer, leaf.certDer, root.certDer, intermediate.certDer));
   });
 
-  it('reads archives made with OpenSSL 3 defaults (AES-256, SHA-256 MAC) too', () => {
-    const file = files(renderObject(spec('objectName: tls\nobjectType: secret'), certSecret(p.pfx.rsaModern.toString('base64'), 'application/x-pkcs12'), { separateCertAndKeyFiles: false }))[0];
-    assert.equal(file?.content.toString('latin1'), chainPem(leaf.keyDer, leaf.certDer, intermediate.certDer, root.certDer));
+  it('refuses archives the provider\'s reader refuses (OpenSSL 3 defaults: AES-256, SHA-256 MAC), saying how to re-export', () => {
+    const problem = failure(renderObject(spec('objectName: tls\nobjectType: secret'), certSecret(p.pfx.rsaModern.toString('base64'), 'application/x-pkcs12')));
+    assert.match(problem.message, /^secret\/tls \(version v1\): could not be rendered: the PKCS#12 archive has a MAC with SHA-256 .*openssl pkcs12 -export -legacy/);
+    // With objectFormat pfx the provider passes the archive on as it is, unread.
+    const asIs = files(renderObject(spec('objectName: tls\nobjectType: secret\nobjectFormat: pfx'), certSecret(p.pfx.rsaModern.toString('base64'), 'application/x-pkcs12')));
+    assert.equal(asIs.find((f) => f.fileName === 'tls')?.content.toString(), p.pfx.rsaModern.toString('base64'));
   });
 
   it('handles EC keys and chains', () => {
@@ -161,7 +164,7 @@ describe('renderObject: secrets that back a certificate', () => {
   it('reports a PKCS#12 it cannot open without leaking it', () => {
     const wrongPassword = p.pfx.withPassword.toString('base64');
     const problem = failure(renderObject(spec('objectName: tls\nobjectType: secret'), certSecret(wrongPassword, 'application/x-pkcs12')));
-    assert.match(problem.message, /^secret\/tls: could not be rendered: PKCS#12 MAC could not be verified/);
+    assert.match(problem.message, /^secret\/tls \(version v1\): could not be rendered: PKCS#12 MAC could not be verified/);
     assert.ok(!problem.message.includes(wrongPassword.slice(0, 20)));
     assert.match(failure(renderObject(spec('objectName: tls\nobjectType: secret'), certSecret('%%%', 'application/x-pkcs12'))).message, /the PKCS#12 value is not valid base64/);
   });

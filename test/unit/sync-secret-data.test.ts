@@ -9,6 +9,7 @@ describe('buildSecrets', () => {
       objects: ['objectName: db\nobjectType: secret', 'objectName: blob\nobjectType: secret'],
       secretObjects: [{
         secretName: 'db-creds',
+        type: 'Opaque',
         labels: { app: 'web' },
         annotations: { team: 'a' },
         data: [{ objectName: 'db', key: 'password' }, { objectName: 'blob', key: 'raw' }],
@@ -32,13 +33,13 @@ describe('buildSecrets', () => {
 
   it('always sets our ownership label and never the CSI driver\'s', () => {
     const parsed = makeClass({
-      secretObjects: [{ secretName: 's', labels: { [MANAGED_BY_LABEL]: 'someone-else', [CSI_MANAGED_LABEL]: 'true' }, data: [{ objectName: 'db', key: 'k' }] }],
+      secretObjects: [{ secretName: 's', type: 'Opaque', labels: { [MANAGED_BY_LABEL]: 'someone-else', [CSI_MANAGED_LABEL]: 'true' }, data: [{ objectName: 'db', key: 'k' }] }],
     });
     assert.deepEqual(built(buildSecrets(parsed, [file('db', 'x')]))[0]?.metadata?.labels, { [MANAGED_BY_LABEL]: 'keyvault-reloader' });
   });
 
   it('sets no ownerReference when the class has no uid', () => {
-    const parsed = makeClass({ uid: '', secretObjects: [{ secretName: 's', data: [{ objectName: 'db', key: 'k' }] }] });
+    const parsed = makeClass({ uid: '', secretObjects: [{ secretName: 's', type: 'Opaque', data: [{ objectName: 'db', key: 'k' }] }] });
     assert.equal(built(buildSecrets(parsed, [file('db', 'x')]))[0]?.metadata?.ownerReferences, undefined);
   });
 
@@ -46,8 +47,8 @@ describe('buildSecrets', () => {
     const parsed = makeClass({
       objects: ['objectName: db\nobjectType: secret', 'objectName: other\nobjectType: secret'],
       secretObjects: [
-        { secretName: 'broken', data: [{ objectName: 'other', key: 'o' }, { objectName: 'db', key: 'k' }] },
-        { secretName: 'fine', data: [{ objectName: 'other', key: 'o' }] },
+        { secretName: 'broken', type: 'Opaque', data: [{ objectName: 'other', key: 'o' }, { objectName: 'db', key: 'k' }] },
+        { secretName: 'fine', type: 'Opaque', data: [{ objectName: 'other', key: 'o' }] },
       ],
     });
     const result = buildSecrets(parsed, [file('other', 'x')]);
@@ -59,7 +60,7 @@ describe('buildSecrets', () => {
   });
 
   it('refuses a file that two rendered objects wrote', () => {
-    const parsed = makeClass({ secretObjects: [{ secretName: 's', data: [{ objectName: 'db', key: 'k' }] }] });
+    const parsed = makeClass({ secretObjects: [{ secretName: 's', type: 'Opaque', data: [{ objectName: 'db', key: 'k' }] }] });
     const result = buildSecrets(parsed, [file('db', 'a'), file('db', 'b')]);
     assert.deepEqual(result.secrets, []);
     assert.match(result.failed[0]?.problems[0]?.message ?? '', /two objects wrote the file "db"/);

@@ -369,6 +369,12 @@ describe('parseObjectsParameter', () => {
     assert.match(objectsProblems(entry('objectName: c\nobjectType: secret\nobjectFormat: der'))[0]?.message ?? '', /"der" is not one of pem, pfx/);
   });
 
+  it('ignores pfx written in another case on a key or cert, as the provider\'s case-sensitive check lets it through', () => {
+    for (const type of ['cert', 'key']) {
+      assert.equal(objects(entry(`objectName: c\nobjectType: ${type}\nobjectFormat: PFX`))[0]?.objectFormat, 'pem', type);
+    }
+  });
+
   it('allows objectEncoding only for secrets and only utf-8, hex, base64', () => {
     assert.deepEqual(objectsProblems(entry('objectName: k\nobjectType: key\nobjectEncoding: utf-8')).map((p) => p.field), ['spec.parameters.objects[0].objectEncoding']);
     assert.match(objectsProblems(entry('objectName: s\nobjectType: secret\nobjectEncoding: latin1'))[0]?.message ?? '', /"latin1" is not one of utf-8, hex, base64/);
@@ -377,8 +383,9 @@ describe('parseObjectsParameter', () => {
   it('reads objectVersionHistory as a whole number and names the history files', () => {
     const [spec] = objects(entry('objectName: db\nobjectType: secret\nobjectAlias: pw\nobjectVersionHistory: 3'));
     assert.equal(spec?.objectVersionHistory, 3);
-    assert.deepEqual(spec?.fileNames, ['pw/0', 'pw/1', 'pw/2']);
-    assert.deepEqual(spec?.certKeyFileNames, ['pw/0.crt', 'pw/0.key', 'pw/1.crt', 'pw/1.key', 'pw/2.crt', 'pw/2.key']);
+    // One more than asked for, as the provider writes them.
+    assert.deepEqual(spec?.fileNames, ['pw/0', 'pw/1', 'pw/2', 'pw/3']);
+    assert.deepEqual(spec?.certKeyFileNames, ['pw/0.crt', 'pw/0.key', 'pw/1.crt', 'pw/1.key', 'pw/2.crt', 'pw/2.key', 'pw/3.crt', 'pw/3.key']);
     for (const bad of ['-1', '1.5', 'two']) {
       assert.match(objectsProblems(entry(`objectName: db\nobjectType: secret\nobjectVersionHistory: ${bad}`))[0]?.message ?? '', /is not a whole number ≥ 0/, bad);
     }
@@ -403,8 +410,23 @@ describe('parseObjectsParameter', () => {
     assert.match(objectsProblems(entry('objectName: db\nobjectType: secret\nobjectAlias: "./"'))[0]?.message ?? '', /does not name a file/);
   });
 
-  it('names files by their cleaned path, as the driver stores them', () => {
-    assert.deepEqual(objects(entry('objectName: db\nobjectType: secret\nobjectAlias: ./dir//db/'))[0]?.fileNames, ['dir/db']);
+  it('refuses a file name that is not a clean path, as the driver does, saying what to write', () => {
+    for (const [alias, clean] of [['./x', 'x'], ['x/', 'x'], ['a//b', 'a/b'], ['a/./b', 'a/b']]) {
+      assert.deepEqual(objectsProblems(entry(`objectName: db\nobjectType: secret\nobjectAlias: "${alias}"`)), [
+        { field: 'spec.parameters.objects[0].objectAlias', message: `"${alias}" is not a clean path, which the driver refuses: write "${clean}"` },
+      ]);
+    }
+    assert.deepEqual(objects(entry('objectName: db\nobjectType: secret\nobjectAlias: dir/sub/db'))[0]?.fileNames, ['dir/sub/db']);
+  });
+
+  it('takes an unclean alias for a version history, cleaned, as the provider joins <alias>/<index>', () => {
+    assert.deepEqual(objects(entry('objectName: db\nobjectType: secret\nobjectAlias: ./dir//db/\nobjectVersionHistory: 2'))[0]?.fileNames, ['dir/db/0', 'dir/db/1', 'dir/db/2']);
+  });
+
+  it('refuses path elements the driver cannot write', () => {
+    assert.match(objectsProblems(entry(`objectName: db\nobjectType: secret\nobjectAlias: ${'a'.repeat(256)}`))[0]?.message ?? '', /has a path element longer than 255 characters/);
+    assert.equal(objects(entry(`objectName: db\nobjectType: secret\nobjectAlias: ${'a'.repeat(255)}`)).length, 1);
+    assert.match(objectsProblems(entry(`objectName: db\nobjectType: secret\nobjectAlias: ${Array.from({ length: 20 }, () => 'b'.repeat(250)).join('/')}`))[0]?.message ?? '', /is longer than the driver allows/);
   });
 
   it('reports two objects writing the same file', () => {
@@ -418,17 +440,24 @@ describe('parseObjectsParameter', () => {
   it('reports a file that another object needs as a directory', () => {
     const text = `array:\n  - |\n    objectName: a\n    objectType: secret\n    objectAlias: pw\n  - |\n    objectName: b\n    objectType: secret\n    objectAlias: pw\n    objectVersionHistory: 2\n`;
     const found = objectsProblems(text);
-    assert.equal(found.length, 2, formatProblems(found));
+    assert.equal(found.length, 3, formatProblems(found));
     assert.ok(found.every((p) => p.field === 'spec.parameters.objects[0]' && /writes the file "pw", which objects\[1\] needs as a directory/.test(p.message)));
   });
 });
 
 describe('secretObjects', () => {
   const secretObjects = (list: unknown) => spc({ secretObjects: list });
+  /** The problems of the entries refused on their own; the class itself parses. */
+  const refused = (obj: unknown): Problem[] => {
+    const c = parsed(obj);
+    assert.ok(c.refusedSecretObjects.length > 0, 'expected a refused secretObjects entry');
+    return c.refusedSecretObjects.flatMap((r) => r.problems);
+  };
 
   it('reads name, type, labels, annotations and data', () => {
     const c = parsed(secretObjects([{
       secretName: 'db',
+      type: 'Opaque',
       labels: { app: 'web' },
       annotations: { note: 'x' },
       data: [{ objectName: 'db-password', key: 'password' }, { objectName: ' tls ', key: ' cert ' }],
@@ -440,6 +469,18 @@ describe('secretObjects', () => {
       annotations: { note: 'x' },
       data: [{ objectName: 'db-password', key: 'password' }, { objectName: 'tls', key: 'cert' }],
     }]);
+    assert.deepEqual(c.refusedSecretObjects, []);
+  });
+
+  it('refuses an entry without a type, as the driver does, and writes the others; a type of blanks is Opaque, as the driver trims it', () => {
+    const c = parsed(secretObjects([
+      { secretName: 'omitted', data: [{ objectName: 'db-password', key: 'p' }] },
+      { secretName: 'empty', type: '', data: [{ objectName: 'db-password', key: 'p' }] },
+      { secretName: 'blank', type: '  ', data: [{ objectName: 'db-password', key: 'p' }] },
+    ]));
+    assert.deepEqual(c.secretObjects.map((so) => [so.secretName, so.type]), [['blank', 'Opaque']]);
+    assert.deepEqual(c.refusedSecretObjects.map((r) => [r.secretName, r.problems.map((p) => p.field)]), [['omitted', ['spec.secretObjects[0].type']], ['empty', ['spec.secretObjects[1].type']]]);
+    assert.match(c.refusedSecretObjects[0]?.problems[0]?.message ?? '', /^required: the type of the Secret, e\.g\. Opaque or kubernetes\.io\/tls/);
   });
 
   it('accepts the Secret types that only hold data, and types of other domains', () => {
@@ -450,54 +491,57 @@ describe('secretObjects', () => {
   });
 
   it('refuses a Secret type that makes Kubernetes act for the Secret, saying why and what is allowed', () => {
-    const refused = (type: string) => {
-      const found = problems(secretObjects([{ secretName: 'tok', type, annotations: { 'kubernetes.io/service-account.name': 'admin' }, data: [{ objectName: 'db-password', key: 'token' }] }]));
+    const refusedType = (type: string) => {
+      const found = refused(secretObjects([{ secretName: 'tok', type, annotations: { 'kubernetes.io/service-account.name': 'admin' }, data: [{ objectName: 'db-password', key: 'token' }] }]));
       assert.deepEqual(found.map((p) => p.field), ['spec.secretObjects[0].type'], type);
       return found[0]?.message ?? '';
     };
-    assert.equal(refused('kubernetes.io/service-account-token'), '"kubernetes.io/service-account-token" is not allowed (Kubernetes would put a service account token into it): use one of Opaque, kubernetes.io/basic-auth, kubernetes.io/ssh-auth, kubernetes.io/tls, kubernetes.io/dockercfg, kubernetes.io/dockerconfigjson, or a type outside the kubernetes.io and k8s.io domains');
-    assert.match(refused('bootstrap.kubernetes.io/token'), /the API server would accept it as a credential/);
-    assert.match(refused('kubernetes.io/some-future-type'), /Kubernetes reserves the types of its domains/);
-    assert.match(refused('x.k8s.io/thing'), /is not allowed/);
+    assert.equal(refusedType('kubernetes.io/service-account-token'), '"kubernetes.io/service-account-token" is not allowed (Kubernetes would put a service account token into it): use one of Opaque, kubernetes.io/basic-auth, kubernetes.io/ssh-auth, kubernetes.io/tls, kubernetes.io/dockercfg, kubernetes.io/dockerconfigjson, or a type outside the kubernetes.io and k8s.io domains');
+    assert.match(refusedType('bootstrap.kubernetes.io/token'), /the API server would accept it as a credential/);
+    assert.match(refusedType('kubernetes.io/some-future-type'), /Kubernetes reserves the types of its domains/);
+    assert.match(refusedType('x.k8s.io/thing'), /is not allowed/);
   });
 
   it('requires each data objectName to be a file the objects write, listing them', () => {
-    const found = problems(secretObjects([{ secretName: 'db', data: [{ objectName: 'db_password', key: 'pw' }] }]));
+    const found = refused(secretObjects([{ secretName: 'db', type: 'Opaque', data: [{ objectName: 'db_password', key: 'pw' }] }]));
     assert.equal(found[0]?.field, 'spec.secretObjects[0].data[0].objectName');
     assert.match(found[0]?.message ?? '', /"db_password" is not a file the objects write; known files: db-password, db-password\.crt, db-password\.key, tls, tls\.crt, tls\.key, signing$/);
   });
 
   it('accepts the .crt and .key files a certificate-backed secret writes, but not for keys', () => {
     parsed(secretObjects([{ secretName: 'tls', type: 'kubernetes.io/tls', data: [{ objectName: 'tls.key', key: 'tls.key' }, { objectName: 'tls.crt', key: 'tls.crt' }] }]));
-    assert.deepEqual(problems(secretObjects([{ secretName: 's', data: [{ objectName: 'signing.crt', key: 'k' }] }])).map((p) => p.field), ['spec.secretObjects[0].data[0].objectName']);
+    assert.deepEqual(refused(secretObjects([{ secretName: 's', type: 'Opaque', data: [{ objectName: 'signing.crt', key: 'k' }] }])).map((p) => p.field), ['spec.secretObjects[0].data[0].objectName']);
   });
 
-  it('accepts version history files', () => {
+  it('accepts version history files, the provider\'s N + 1 of them', () => {
     const objectsText = `${OBJECTS}  - |\n    objectName: rotating\n    objectType: secret\n    objectVersionHistory: 2\n`;
-    const c = parsed(spc({ parameters: { objects: objectsText }, secretObjects: [{ secretName: 'r', data: [{ objectName: 'rotating/1', key: 'previous' }] }] }));
-    assert.equal(c.secretObjects[0]?.data[0]?.objectName, 'rotating/1');
+    const c = parsed(spc({ parameters: { objects: objectsText }, secretObjects: [{ secretName: 'r', type: 'Opaque', data: [{ objectName: 'rotating/1', key: 'previous' }, { objectName: 'rotating/2', key: 'oldest' }] }] }));
+    assert.deepEqual(c.secretObjects[0]?.data.map((d) => d.objectName), ['rotating/1', 'rotating/2']);
   });
 
   it('allows only tls.key and tls.crt in a kubernetes.io/tls Secret', () => {
-    const found = problems(secretObjects([{ secretName: 'tls', type: 'kubernetes.io/tls', data: [{ objectName: 'tls', key: 'ca.crt' }] }]));
+    const found = refused(secretObjects([{ secretName: 'tls', type: 'kubernetes.io/tls', data: [{ objectName: 'tls', key: 'ca.crt' }] }]));
     assert.deepEqual(found, [{ field: 'spec.secretObjects[0].data[0].key', message: '"ca.crt" is not allowed in a kubernetes.io/tls Secret: use tls.crt or tls.key' }]);
   });
 
-  it('rejects duplicate data keys and duplicate Secret names', () => {
-    const dupKey = problems(secretObjects([{ secretName: 'db', data: [{ objectName: 'tls', key: 'a' }, { objectName: 'db-password', key: 'a' }] }]));
+  it('rejects duplicate data keys and, keeping the first, duplicate Secret names', () => {
+    const dupKey = refused(secretObjects([{ secretName: 'db', type: 'Opaque', data: [{ objectName: 'tls', key: 'a' }, { objectName: 'db-password', key: 'a' }] }]));
     assert.deepEqual(dupKey, [{ field: 'spec.secretObjects[0].data[1].key', message: '"a" is already set by data[0]' }]);
-    const dupName = problems(secretObjects([{ secretName: 'db', data: [{ objectName: 'tls', key: 'a' }] }, { secretName: 'db', data: [{ objectName: 'tls', key: 'a' }] }]));
-    assert.deepEqual(dupName.map((p) => p.field), ['spec.secretObjects[1].secretName']);
+    const c = parsed(secretObjects([{ secretName: 'db', type: 'Opaque', data: [{ objectName: 'tls', key: 'a' }] }, { secretName: 'db', type: 'Opaque', data: [{ objectName: 'tls', key: 'a' }] }]));
+    assert.deepEqual(c.secretObjects.map((so) => so.secretName), ['db']);
+    assert.deepEqual(c.refusedSecretObjects.flatMap((r) => r.problems.map((p) => p.field)), ['spec.secretObjects[1].secretName']);
   });
 
-  it('validates Secret names, data keys and required fields', () => {
-    const found = problems(secretObjects([
-      { secretName: 'Not_Valid', data: [{ objectName: 'tls', key: 'bad key!' }] },
-      { data: [] },
-      { secretName: 'x', data: [{ key: 'k' }] },
+  it('validates Secret names, data keys and required fields, entry by entry', () => {
+    const c = parsed(secretObjects([
+      { secretName: 'Not_Valid', type: 'Opaque', data: [{ objectName: 'tls', key: 'bad key!' }] },
+      { type: 'Opaque', data: [] },
+      { secretName: 'x', type: 'Opaque', data: [{ key: 'k' }] },
       'nope',
+      { secretName: 'fine', type: 'Opaque', data: [{ objectName: 'tls', key: 'k' }] },
     ]));
-    assert.deepEqual(found.map((p) => p.field), [
+    assert.deepEqual(c.secretObjects.map((so) => so.secretName), ['fine']);
+    assert.deepEqual(c.refusedSecretObjects.flatMap((r) => r.problems.map((p) => p.field)), [
       'spec.secretObjects[0].secretName',
       'spec.secretObjects[0].data[0].key',
       'spec.secretObjects[1].secretName',
@@ -507,8 +551,14 @@ describe('secretObjects', () => {
     ]);
   });
 
+  it('reports the entries\' problems with the class\'s when the class itself is invalid', () => {
+    const found = problems(spc({ parameters: { keyvaultName: undefined }, secretObjects: [{ secretName: 'db', data: [{ objectName: 'tls', key: 'a' }] }] }));
+    assert.deepEqual(found.map((p) => p.field), ['spec.parameters.keyvaultName', 'spec.secretObjects[0].type']);
+    assert.deepEqual(problems(spc({ secretObjects: { not: 'a list' } })).map((p) => p.field), ['spec.secretObjects']);
+  });
+
   it('requires string labels and annotations', () => {
-    assert.deepEqual(problems(secretObjects([{ secretName: 'db', labels: { n: 1 }, data: [{ objectName: 'tls', key: 'a' }] }])).map((p) => p.field), ['spec.secretObjects[0].labels["n"]']);
+    assert.deepEqual(refused(secretObjects([{ secretName: 'db', type: 'Opaque', labels: { n: 1 }, data: [{ objectName: 'tls', key: 'a' }] }])).map((p) => p.field), ['spec.secretObjects[0].labels["n"]']);
   });
 });
 

@@ -11,13 +11,15 @@ export interface HistoryEntry {
 }
 
 /**
- * Which versions an objectVersionHistory object writes: the N newest enabled
+ * Which versions an objectVersionHistory object writes: the newest enabled
  * versions, newest first, starting at objectVersion when one is pinned, named
  * `<alias>/0`, `<alias>/1`, …. Only meaningful for objectVersionHistory ≥ 2;
  * for 0 and 1 the provider reads the single selected version instead.
  *
- * The provider's loop takes one version more than N when more exist; we take
- * N, which is what its documentation promises.
+ * N + 1 of them, not N: the provider's loop checks its count after adding a
+ * version, so it writes `<alias>/0` … `<alias>/<N>` when that many exist (its
+ * documentation says N). We write what it writes, so that a class naming
+ * `<alias>/<N>` in its secretObjects works with both.
  */
 export function pickVersionHistory(spec: ObjectSpec, items: readonly VersionItem[]): HistoryEntry[] {
   if (spec.objectVersionHistory < 2) return [];
@@ -32,7 +34,7 @@ export function pickVersionHistory(spec: ObjectSpec, items: readonly VersionItem
   const pinned = spec.objectVersion !== '' && spec.objectVersion !== 'latest';
   const start = pinned ? sorted.findIndex((v) => v.version === spec.objectVersion) : 0;
   if (start < 0) return [];
-  return sorted.slice(start, start + spec.objectVersionHistory).map((v, index) => ({
+  return sorted.slice(start, start + spec.objectVersionHistory + 1).map((v, index) => ({
     index,
     version: v.version,
     fileName: historyFileName(spec.objectAlias, index),

@@ -56,10 +56,10 @@ export function renderObject(
   if (fetched.objectType !== spec.objectType) {
     return fail('', `was fetched as a ${fetched.objectType}, but the class asks for a ${spec.objectType}`);
   }
+  const version = versionFromId(fetched.objectType === 'key' ? fetched.bundle.kid : fetched.bundle.id);
   try {
     switch (fetched.objectType) {
       case 'secret': {
-        const version = versionFromId(fetched.bundle.id);
         const rendered = renderSecret(spec, fetched.bundle, opts);
         if (typeof rendered === 'string') return fail(version, rendered);
         return {
@@ -68,13 +68,11 @@ export function renderObject(
         };
       }
       case 'key': {
-        const version = versionFromId(fetched.bundle.kid);
         const content = renderPublicKey(fetched.bundle);
         if (typeof content === 'string') return fail(version, content);
         return { ok: true, files: [{ fileName, content, id, version }] };
       }
       case 'cert': {
-        const version = versionFromId(fetched.bundle.id);
         const content = renderCertificate(fetched.bundle);
         if (typeof content === 'string') return fail(version, content);
         return { ok: true, files: [{ fileName, content, id, version }] };
@@ -82,6 +80,6 @@ export function renderObject(
     }
   } catch (error) {
     // Library errors describe structure, never the secret's bytes.
-    return fail('', `could not be rendered: ${(error as Error).message}`);
+    return fail(version, `could not be rendered: ${(error as Error).message}`);
   }
 }

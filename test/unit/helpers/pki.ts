@@ -1,9 +1,10 @@
 // Real key material for the render and secret-data tests and for the Key
 // Vault emulator's imports: certificate chains made by the openssl CLI, and
 // PKCS#12 archives shaped like the ones Key Vault stores (empty password) or
-// in shapes it may be given (chains partial or out of order, EC keys without
-// their public key, MACs Go's x/crypto/pkcs12 cannot check). Built once per
-// test process.
+// in shapes it may be given (chains partial, with gaps or out of order, EC
+// keys without their public key, and archives Go's x/crypto/pkcs12 — the
+// add-on's reader — refuses: MACs it cannot check, AES, plain key bags, BER,
+// Ed25519 keys). Built once per test process.
 
 import { execFileSync } from 'node:child_process';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
@@ -33,6 +34,8 @@ export interface Pki {
     /** The EC leaf's key as PKCS#8 DER whose ECPrivateKey leaves out the optional public key. */
     leafKeyWithoutPublicDer: Buffer;
   };
+  /** A root and a leaf it issued, neither with a subject or authority key identifier. */
+  noKeyIds: { root: Issued; leaf: Issued };
   pfx: {
     /** RSA leaf + key, then root, then intermediate; 3DES and SHA-1 MAC like Key Vault's. */
     rsaLegacy: Buffer;
@@ -56,6 +59,16 @@ export interface Pki {
     rsaNoMac: Buffer;
     /** EC leaf + a key without its public key, with the EC root and intermediate (3DES, SHA-1 MAC). */
     ecWithoutPublicKey: Buffer;
+    /** RSA leaf + key and the root, without the intermediate between them: a chain with a gap (3DES, SHA-1 MAC). */
+    rsaGap: Buffer;
+    /** RSA leaf + key, its root and intermediate, and the EC root, which issued none of them (3DES, SHA-1 MAC). */
+    rsaExtra: Buffer;
+    /** RSA leaf + key with root and intermediate, nothing encrypted: the key in a plain keyBag (SHA-1 MAC). */
+    rsaKeyBag: Buffer;
+    /** rsaLegacy with its outer SEQUENCE re-encoded with an indefinite length (BER, not DER); the MAC still verifies. */
+    rsaIndefinite: Buffer;
+    /** A self-signed Ed25519 certificate and its key (3DES, SHA-1 MAC). */
+    ed25519: Buffer;
   };
 }
 
@@ -73,15 +86,16 @@ function build(): Pki {
   };
   const file = (name: string): string => join(dir, name);
   writeFileSync(file('ca.ext'), 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n');
+  writeFileSync(file('bare-leaf.ext'), 'basicConstraints=critical,CA:FALSE\nsubjectKeyIdentifier=none\nauthorityKeyIdentifier=none\n');
   writeFileSync(file('leaf.ext'), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:app.example.com\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n');
 
   const key = (name: string, kind: 'rsa' | 'P-256' | 'P-384'): void => {
     if (kind === 'rsa') openssl('genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', `${name}.key`);
     else openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', `ec_paramgen_curve:${kind}`, '-out', `${name}.key`);
   };
-  const selfSigned = (name: string, cn: string): void => {
+  const selfSigned = (name: string, cn: string, extensions = 'v3'): void => {
     openssl('req', '-new', '-x509', '-key', `${name}.key`, '-subj', `/CN=${cn}`, '-days', '3650', '-sha256',
-      '-extensions', 'v3', '-config', writeReqConfig(dir), '-out', `${name}.crt`);
+      '-extensions', extensions, '-config', writeReqConfig(dir), '-out', `${name}.crt`);
   };
   const issue = (name: string, cn: string, issuer: string, ext: string): void => {
     openssl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=${cn}`, '-out', `${name}.csr`);
@@ -116,11 +130,18 @@ function build(): Pki {
     issue('ec-leaf', 'ec.example.com', 'ec-int', 'leaf.ext');
     key('mixed-leaf', 'rsa');
     issue('mixed-leaf', 'mixed.example.com', 'ec-int', 'leaf.ext');
+    key('bare-root', 'rsa');
+    selfSigned('bare-root', 'Test Bare Root', 'bare');
+    key('bare-leaf', 'rsa');
+    issue('bare-leaf', 'bare.example.com', 'bare-root', 'bare-leaf.ext');
+    openssl('genpkey', '-algorithm', 'ED25519', '-out', 'ed.key');
+    openssl('req', '-new', '-x509', '-key', 'ed.key', '-subj', '/CN=ed.example.com', '-days', '365', '-out', 'ed.crt');
     openssl('ec', '-in', 'ec-leaf.key', '-no_public', '-out', 'ec-leaf-nopub.key');
     openssl('pkcs8', '-topk8', '-nocrypt', '-in', 'ec-leaf-nopub.key', '-outform', 'DER', '-out', 'ec-leaf-nopub.der');
 
     writeFileSync(file('rsa-ca.pem'), readFileSync(file('rsa-root.crt'), 'utf8') + readFileSync(file('rsa-int.crt'), 'utf8'));
     writeFileSync(file('ec-ca.pem'), readFileSync(file('ec-root.crt'), 'utf8') + readFileSync(file('ec-int.crt'), 'utf8'));
+    writeFileSync(file('rsa-ca-extra.pem'), readFileSync(file('rsa-ca.pem'), 'utf8') + readFileSync(file('ec-root.crt'), 'utf8'));
 
     const rsaArgs = ['-inkey', 'rsa-leaf.key', '-in', 'rsa-leaf.crt', '-certfile', 'rsa-ca.pem'];
     const rsa = { root: read('rsa-root'), intermediate: read('rsa-int'), leaf: read('rsa-leaf') };
@@ -133,6 +154,7 @@ function build(): Pki {
         rsaLeaf: read('mixed-leaf'),
         leafKeyWithoutPublicDer: readFileSync(file('ec-leaf-nopub.der')),
       },
+      noKeyIds: { root: read('bare-root'), leaf: read('bare-leaf') },
       pfx: {
         rsaLegacy: pkcs12('rsa-legacy.pfx', [...rsaArgs, ...legacy, '-passout', 'pass:']),
         rsaModern: pkcs12('rsa-modern.pfx', [...rsaArgs, '-passout', 'pass:']),
@@ -146,11 +168,24 @@ function build(): Pki {
         rsaUnordered: forgePkcs12(readFileSync(file('rsa-leaf.key'), 'utf8'), [rsa.root, rsa.leaf, rsa.intermediate]),
         rsaNoMac: pkcs12('rsa-nomac.pfx', [...rsaArgs, '-keypbe', 'PBE-SHA1-3DES', '-certpbe', 'PBE-SHA1-3DES', '-nomac', '-passout', 'pass:']),
         ecWithoutPublicKey: pkcs12('ec-nopub.pfx', ['-inkey', 'ec-leaf-nopub.key', '-in', 'ec-leaf.crt', '-certfile', 'ec-ca.pem', ...legacy, '-passout', 'pass:']),
+        rsaGap: pkcs12('rsa-gap.pfx', ['-inkey', 'rsa-leaf.key', '-in', 'rsa-leaf.crt', '-certfile', 'rsa-root.crt', ...legacy, '-passout', 'pass:']),
+        rsaExtra: pkcs12('rsa-extra.pfx', ['-inkey', 'rsa-leaf.key', '-in', 'rsa-leaf.crt', '-certfile', 'rsa-ca-extra.pem', ...legacy, '-passout', 'pass:']),
+        rsaKeyBag: pkcs12('rsa-keybag.pfx', [...rsaArgs, '-keypbe', 'NONE', '-certpbe', 'NONE', '-macalg', 'sha1', '-passout', 'pass:']),
+        rsaIndefinite: indefiniteOuter(readFileSync(file('rsa-legacy.pfx'))),
+        ed25519: pkcs12('ed.pfx', ['-inkey', 'ed.key', '-in', 'ed.crt', ...legacy, '-passout', 'pass:']),
       },
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+// The MAC covers the authenticated safe only, so the outer SEQUENCE can take
+// another (BER) encoding and the archive stays intact for a lenient reader.
+function indefiniteOuter(der: Buffer): Buffer {
+  if (der[0] !== 0x30 || (der[1]! & 0x80) === 0) throw new Error('expected a SEQUENCE with a long-form length');
+  const lengthBytes = der[1]! & 0x7f;
+  return Buffer.concat([Buffer.from([0x30, 0x80]), der.subarray(2 + lengthBytes), Buffer.from([0, 0])]);
 }
 
 function forgePkcs12(keyPem: string, certs: readonly Issued[]): Buffer {
@@ -163,7 +198,7 @@ function forgePkcs12(keyPem: string, certs: readonly Issued[]): Buffer {
 
 function writeReqConfig(dir: string): string {
   const path = join(dir, 'req.cnf');
-  writeFileSync(path, '[req]\ndistinguished_name=dn\n[dn]\n[v3]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n');
+  writeFileSync(path, '[req]\ndistinguished_name=dn\n[dn]\n[v3]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n[bare]\nbasicConstraints=critical,CA:TRUE\nsubjectKeyIdentifier=none\nauthorityKeyIdentifier=none\n');
   return path;
 }
 

@@ -47,9 +47,12 @@ export function classObject(options: ClassOptions = {}): object {
   };
 }
 
+/** A class that parses with every secretObjects entry accepted. */
 export function makeClass(options: ClassOptions = {}): ParsedClass {
   const result = parseSecretProviderClass(classObject(options));
   if (!result.ok) assert.fail(formatProblems(result.problems));
+  const refused = result.value.refusedSecretObjects.flatMap((r) => r.problems);
+  if (refused.length > 0) assert.fail(`secretObjects refused: ${formatProblems(refused)}`);
   return result.value;
 }
 
