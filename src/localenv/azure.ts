@@ -86,6 +86,8 @@ export interface AzureRequest {
   status: number;
   /** Made by the admin of this module (vault writes, its own sign-in). */
   admin: boolean;
+  /** Who made it, as its User-Agent says (the sync engine's begins with keyvault-reloader, the Azure provider's with its Go SDK's). */
+  userAgent: string;
 }
 
 export interface VaultRequest extends AzureRequest {
@@ -620,13 +622,13 @@ export function connectAzure(state: AzureState): AzureHandle {
       const { vault } = await records(filter.since);
       return vault
         .filter((e) => filter.includeAdmin || !isAdmin(e))
-        .map((e) => ({ at: e.at, vault: vaultNameOf(e.host) ?? e.host, method: e.method, path: e.path, status: e.status, admin: isAdmin(e) }));
+        .map((e) => ({ at: e.at, vault: vaultNameOf(e.host) ?? e.host, method: e.method, path: e.path, status: e.status, admin: isAdmin(e), userAgent: e.userAgent }));
     },
     async entraRequests(filter = {}) {
       const { entra: seen } = await records(filter.since);
       return seen
         .filter((e) => (filter.includeAdmin || !isAdmin(e)) && (filter.all || (e.method === 'POST' && /\/oauth2\/v2\.0\/token$/.test(e.path))))
-        .map((e) => ({ at: e.at, method: e.method, path: e.path, status: e.status, admin: isAdmin(e) }));
+        .map((e) => ({ at: e.at, method: e.method, path: e.path, status: e.status, admin: isAdmin(e), userAgent: e.userAgent }));
     },
     async connects(filter = {}) {
       return (await records(filter.since)).connects;

@@ -222,7 +222,8 @@ export class WorkloadIdentities {
         }
       },
       // Entra is reached as a pod reaches it: HTTPS_PROXY/NO_PROXY and the process's CAs (NODE_EXTRA_CA_CERTS).
-      { authorityHost: authority.authorityHost, disableInstanceDiscovery: authority.disableInstanceDiscovery },
+      // Named as the Key Vault clients are, so that sign-in logs (and a count at a proxy) tell our requests apart.
+      { authorityHost: authority.authorityHost, disableInstanceDiscovery: authority.disableInstanceDiscovery, userAgentOptions: { userAgentPrefix: 'keyvault-reloader' } },
     );
     const subject = serviceAccountSubject(namespace, serviceAccount);
     return {

@@ -5,7 +5,7 @@
 // Plus what a test needs to give a namespace workload identity as on AKS: a
 // service account, an app federated to it, and a SecretProviderClass naming
 // the app's clientID.
-import type { V1EnvVar, V1PodSpec } from '@kubernetes/client-node';
+import type { V1EnvVar, V1Pod, V1PodSpec } from '@kubernetes/client-node';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after } from 'node:test';
@@ -113,4 +113,23 @@ export function deleteAfter(client: KubeClient, ns: string): void {
 /** A vault name of this run (3–24 characters of [a-z0-9-]). */
 export function vaultName(prefix: string): string {
   return `${prefix}-${Math.random().toString(36).slice(2, 8)}`.slice(0, 24);
+}
+
+/** A pod's SecretProviderClassPodStatus for a class (what the driver wrote when it mounted it), if there is one. */
+export async function statusOf(client: KubeClient, ns: string, pod: string, className: string): Promise<any | undefined> {
+  try {
+    return await client.request('GET', `/apis/secrets-store.csi.x-k8s.io/v1/namespaces/${ns}/secretproviderclasspodstatuses/${pod}-${ns}-${className}`);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every pod reports `version` for every object of the class (what the driver wrote after mounting it). */
+export async function allReport(client: KubeClient, ns: string, pods: V1Pod[], className: string, version: string): Promise<boolean> {
+  if (pods.length === 0) return false;
+  for (const p of pods) {
+    const s = await statusOf(client, ns, p.metadata!.name!, className);
+    if (!s || s.metadata.ownerReferences?.[0]?.uid !== p.metadata!.uid || !s.status.objects.every((o: any) => o.version === version)) return false;
+  }
+  return true;
 }

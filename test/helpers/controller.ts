@@ -1,23 +1,9 @@
-// `keyvault-reloader run` as a child process against the test control plane,
-// the way a pod runs it: its own process (so SIGKILL and SIGTERM are real),
-// JSON logs to a file, the HTTP port read from its own log line.
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
-import { PACKAGE_ROOT } from '../../src/localenv/assets.ts';
-import { startProcess, waitFor, type ManagedProcess } from '../../src/localenv/process.ts';
+// `keyvault-reloader run` as a child process against the test control plane
+// (src/localenv/controller.ts), its log file in the run's shared folder.
+import { startControllerProcess as start, type ControllerProcess } from '../../src/localenv/controller.ts';
 import type { TestEnv } from './env.ts';
 
-export const MAIN_TS = path.join(PACKAGE_ROOT, 'src', 'cli', 'main.ts');
-
-export interface ControllerProcess {
-  readonly identity: string;
-  readonly proc: ManagedProcess;
-  /** Port of /healthz, /readyz and /metrics. */
-  readonly port: number;
-  get(pathname: string): Promise<{ status: number; body: string }>;
-  /** The parsed JSON log lines so far. */
-  logs(): Promise<Record<string, unknown>[]>;
-}
+export { MAIN_TS, waitReady, type ControllerProcess } from '../../src/localenv/controller.ts';
 
 export interface ControllerProcessOptions {
   /** POD_NAME: the Lease holder identity. */
@@ -32,54 +18,16 @@ export interface ControllerProcessOptions {
 
 let started = 0;
 
-export async function startControllerProcess(env: TestEnv, opts: ControllerProcessOptions): Promise<ControllerProcess> {
-  const [command, ...pre] = opts.command ?? [process.execPath, MAIN_TS];
-  const args = [...pre, 'run', '--kubeconfig', opts.kubeconfig ?? env.kubeconfig, ...opts.args];
-  if (!opts.args.some((a) => a.startsWith('--health-port'))) args.push('--health-port', '0');
-  if (!opts.args.some((a) => a.startsWith('--health-host'))) args.push('--health-host', '127.0.0.1');
-  const proc = startProcess({
+export function startControllerProcess(env: TestEnv, opts: ControllerProcessOptions): Promise<ControllerProcess> {
+  return start({
+    identity: opts.identity,
+    args: opts.args,
+    kubeconfig: opts.kubeconfig ?? env.kubeconfig,
+    command: opts.command,
+    dir: env.dir,
     // A log file of its own: the folder is shared by every test of the run.
     name: `keyvault-reloader-${opts.identity}-${process.pid}-${++started}`,
-    command: command!,
-    args,
-    dir: env.dir,
     // A variable given as undefined is removed from what the process inherits.
-    env: Object.fromEntries(Object.entries({ ...process.env, POD_NAME: opts.identity, ...opts.env }).filter(([, v]) => v !== undefined)),
+    env: Object.fromEntries(Object.entries({ ...process.env, ...opts.env }).filter(([, v]) => v !== undefined)),
   });
-  const logs = async (): Promise<Record<string, unknown>[]> => {
-    let text = '';
-    try {
-      text = await readFile(proc.logFile, 'utf8');
-    } catch {
-      return [];
-    }
-    return text.split('\n').flatMap((line) => {
-      try {
-        return [JSON.parse(line) as Record<string, unknown>];
-      } catch {
-        return [];
-      }
-    });
-  };
-  let port = 0;
-  await waitFor(`${opts.identity} to serve HTTP`, async () => {
-    const line = (await logs()).find((l) => l['msg'] === 'serving /healthz, /readyz and /metrics');
-    port = Number(line?.['port'] ?? 0);
-    return port > 0;
-  }, { timeoutMs: 30_000, proc, intervalMs: 100 });
-  return {
-    identity: opts.identity,
-    proc,
-    port,
-    async get(pathname) {
-      const res = await fetch(`http://127.0.0.1:${port}${pathname}`, { signal: AbortSignal.timeout(5000) });
-      return { status: res.status, body: await res.text() };
-    },
-    logs,
-  };
-}
-
-/** Resolves once /readyz answers 200 (every cache synced). */
-export async function waitReady(c: ControllerProcess, timeoutMs = 30_000): Promise<void> {
-  await waitFor(`${c.identity} /readyz 200`, async () => (await c.get('/readyz')).status === 200, { timeoutMs, proc: c.proc, intervalMs: 100 });
 }

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
 import { KubeError, type KubeClient } from '../../src/kube/client.ts';
 import type { AzureHandle } from '../../src/localenv/azure.ts';
+import { metricValue } from '../../src/localenv/controller.ts';
 import { ANNOTATION_POLL_INTERVAL, ANNOTATION_SERVICE_ACCOUNT, ANNOTATION_SYNC, SPC_API_VERSION } from '../../src/sync/spc.ts';
 import { startControllerProcess, waitReady, type ControllerProcess } from './controller.ts';
 import { createNamespace, eventually, type TestEnv } from './env.ts';
@@ -124,16 +125,7 @@ export async function startSyncController(env: TestEnv, opts: { identity?: strin
   return {
     ...controller,
     async metric(name, labels = {}) {
-      const text = (await controller.get('/metrics')).body;
-      let total = 0;
-      for (const line of text.split('\n')) {
-        if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-        const m = /^[^{ ]+(?:\{(.*)\})? (\S+)$/.exec(line);
-        if (!m) continue;
-        const got = Object.fromEntries([...(m[1] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]));
-        if (Object.entries(labels).every(([k, v]) => got[k] === v)) total += Number(m[2]);
-      }
-      return total;
+      return metricValue((await controller.get('/metrics')).body, name, labels);
     },
   };
 }

@@ -12,7 +12,7 @@ import type { KubeClient } from '../../src/kube/client.ts';
 import type { AddonHandle } from '../../src/localenv/addon.ts';
 import { ANNOTATIONS } from '../../src/reloader/annotations.ts';
 import { parseBaseline } from '../../src/reloader/decide.ts';
-import { deleteAfter, mountingPod, testAddon, vaultName, workloadIdentityClass } from '../helpers/addon.ts';
+import { allReport, deleteAfter, mountingPod, statusOf, testAddon, vaultName, workloadIdentityClass } from '../helpers/addon.ts';
 import { createNamespace, eventually } from '../helpers/env.ts';
 import { startReloader, type RunningReloader } from '../helpers/reloader.ts';
 import {
@@ -36,24 +36,6 @@ const VAULT = vaultName('mounted');
 const setup = () => testAddon({ republishPeriodMs: 1500, rotationPollInterval: '3s', vaults: [VAULT] });
 
 type Kind = 'Deployment' | 'StatefulSet' | 'DaemonSet';
-
-async function statusOf(client: KubeClient, ns: string, pod: string, className: string): Promise<any | undefined> {
-  try {
-    return await client.request('GET', `/apis/secrets-store.csi.x-k8s.io/v1/namespaces/${ns}/secretproviderclasspodstatuses/${pod}-${ns}-${className}`);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Every pod reports `version` for every object of the class (what the driver wrote after mounting it). */
-async function allReport(client: KubeClient, ns: string, pods: V1Pod[], className: string, version: string): Promise<boolean> {
-  if (pods.length === 0) return false;
-  for (const p of pods) {
-    const s = await statusOf(client, ns, p.metadata!.name!, className);
-    if (!s || s.metadata.ownerReferences?.[0]?.uid !== p.metadata!.uid || !s.status.objects.every((o: any) => o.version === version)) return false;
-  }
-  return true;
-}
 
 /** The pods of a workload (by its app label) once it has rolled out, its current revision only. */
 async function currentPods(client: KubeClient, ns: string, kind: Kind, name: string): Promise<V1Pod[]> {
