@@ -261,7 +261,11 @@ describe('mounted-secret rotation beside the real CSI driver and Azure provider'
       await eventually('the first restart', async () => (await replicaSetsOf(env.client, ns, 'app')).length >= 2, 90_000);
       // Rotated again while the first rollout runs: its pods mount v2 or v3, whichever they meet first.
       const v3 = (await secrets.setSecret('cert-pass', 'c3')).properties.version!;
-      const current = await eventually(`every current pod mounting ${v3}`, async () => {
+      // The second restart always comes (the first restart's baseline is v2), whether the
+      // second ReplicaSet's pods mounted v2 or already v3: wait for it before waiting for quiet,
+      // or the pods waited on may be the second ReplicaSet's, about to be replaced.
+      const current = await eventually(`a third ReplicaSet whose pods all mount ${v3}`, async () => {
+        if ((await replicaSetsOf(env.client, ns, 'app')).length < 3) return false;
         const pods = await currentPods(env.client, ns, 'Deployment', 'app');
         return (await allReport(env.client, ns, pods, 'kv', v3)) ? pods : false;
       }, 90_000);
